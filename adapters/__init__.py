@@ -1,0 +1,1 @@
+"""Platform edges: Telegram, Discord, console, and the SQLite behavior store."""

@@ -1,0 +1,79 @@
+"""SQLite engines that are safe under concurrent async writers: WAL, busy timeout, BEGIN IMMEDIATE."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from adapters.store.errors import NotADatabaseError, UnsupportedDatabaseError
+
+BUSY_TIMEOUT_MS = 30_000
+SQLITE_HEADER = b"SQLite format 3\x00"
+# Execution option that makes a transaction take the write lock up front.
+WRITE = {"pmg_write": True}
+
+
+def sqlite_file(url: str) -> Path:
+    """The database file of a `sqlite+aiosqlite:///path` URL."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.get_driver_name() != "aiosqlite":
+        raise UnsupportedDatabaseError(
+            f"PMG_DB_URL={url!r} is not supported: use sqlite+aiosqlite:///path/to/pmg.db"
+        )
+    if not parsed.database or parsed.database == ":memory:" or parsed.database.startswith("file:"):
+        raise UnsupportedDatabaseError(
+            f"PMG_DB_URL={url!r} names no database file: use sqlite+aiosqlite:///path/to/pmg.db"
+        )
+    return Path(parsed.database)
+
+
+def check_sqlite_file(path: Path) -> None:
+    """Refuse a file that exists but is not SQLite, before SQLite can touch it."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    if path.is_dir():
+        raise NotADatabaseError(f"{path} is a folder, not a database file; change PMG_DB_URL")
+    with path.open("rb") as handle:
+        header = handle.read(len(SQLITE_HEADER))
+    if header != SQLITE_HEADER:
+        raise NotADatabaseError(
+            f"{path} exists but is not a SQLite database; it was left untouched. "
+            "Move it away or point PMG_DB_URL at another file."
+        )
+
+
+def create_engine(url: str, *, foreign_keys: bool = True) -> AsyncEngine:
+    """An engine whose transactions are DEFERRED for reads and IMMEDIATE with `WRITE` options.
+
+    Deferred transactions that read and then write lose updates under concurrent writers
+    (SQLITE_BUSY on lock upgrade, which no busy timeout waits for); IMMEDIATE queues them instead.
+    """
+    path = sqlite_file(url)
+    check_sqlite_file(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # the driver must not BEGIN on its own
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            f"busy_timeout={BUSY_TIMEOUT_MS}",
+            f"foreign_keys={'ON' if foreign_keys else 'OFF'}",
+            "secure_delete=ON",  # deleted rows are overwritten, so /forget leaves no text behind
+            "synchronous=NORMAL",
+        ):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(connection: Connection) -> None:
+        mode = "IMMEDIATE" if connection.get_execution_options().get("pmg_write") else "DEFERRED"
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine

@@ -1,0 +1,1 @@
+"""Composition root and platform-neutral use cases of the sticker bot."""

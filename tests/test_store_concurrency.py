@@ -1,0 +1,82 @@
+"""SQLite under concurrent async writers: pragmas in force, no lost read-modify-write updates."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.store.behavior_store import SqliteBehaviorStore
+from adapters.store.tables import User
+from bot.identity import UserKey
+
+WRITERS = 8
+TRANSACTIONS = 50
+
+Transaction = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+
+
+async def _increment_concurrently(transaction: Transaction, user: UserKey) -> int:
+    """8 writers × 50 transactions that read a counter, yield to the others, and write it + 1."""
+
+    async def writer() -> int:
+        failures = 0
+        for _ in range(TRANSACTIONS):
+            try:
+                async with transaction() as session:
+                    where = (User.platform == user.platform.value, User.external_id == user.external_id)
+                    value = (await session.execute(select(User.behavior_seq).where(*where))).scalar_one()
+                    await asyncio.sleep(0)  # let the other writers interleave between read and write
+                    await session.execute(update(User).where(*where).values(behavior_seq=value + 1))
+            except OperationalError:
+                failures += 1
+        return failures
+
+    return sum(await asyncio.gather(*(writer() for _ in range(WRITERS))))
+
+
+async def test_connections_use_wal_busy_timeout_foreign_keys_and_secure_delete(
+    store: SqliteBehaviorStore,
+) -> None:
+    async with store.read_transaction() as session:
+        pragmas = {
+            name: (await session.execute(text(f"PRAGMA {name}"))).scalar_one()
+            for name in ("journal_mode", "busy_timeout", "foreign_keys", "secure_delete")
+        }
+    assert pragmas == {"journal_mode": "wal", "busy_timeout": 30_000, "foreign_keys": 1, "secure_delete": 1}
+
+
+async def test_immediate_write_transactions_lose_no_update(
+    store: SqliteBehaviorStore, alice: UserKey
+) -> None:
+    await store.set_consent(alice, personalize=True)
+
+    failures = await _increment_concurrently(store.write_transaction, alice)
+
+    assert failures == 0
+    assert await store.behavior_watermark(alice) == WRITERS * TRANSACTIONS
+
+
+async def test_deferred_transactions_would_lose_updates(store: SqliteBehaviorStore, alice: UserKey) -> None:
+    """The control: the same work in deferred transactions fails on lock upgrade, so the test above can fail."""
+    await store.set_consent(alice, personalize=True)
+
+    failures = await _increment_concurrently(store.read_transaction, alice)
+
+    assert failures > 0
+    assert await store.behavior_watermark(alice) == WRITERS * TRANSACTIONS - failures
+
+
+async def test_concurrent_recording_keeps_every_message(store: SqliteBehaviorStore, alice: UserKey) -> None:
+    async def writer(number: int) -> None:
+        for index in range(TRANSACTIONS):
+            await store.record_message(alice, "chat", f"w{number} m{index}", message_id=f"{number}-{index}")
+
+    await asyncio.gather(*(writer(number) for number in range(WRITERS)))
+
+    assert (await store.counts())["messages"] == WRITERS * TRANSACTIONS
+    assert await store.behavior_watermark(alice) == WRITERS * TRANSACTIONS

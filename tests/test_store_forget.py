@@ -1,0 +1,93 @@
+"""/forget: every row and file of one user goes, nothing of anyone else, and no text lingers on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from adapters.store.behavior_store import SqliteBehaviorStore
+from adapters.store.database import sqlite_file
+from bot.behavior import CachedPreferences, GenerationRecord, StickerSent
+from bot.identity import UserKey
+
+SHARED_IMAGE = b"RIFF-shared-sticker-image"
+
+
+async def _populate(store: SqliteBehaviorStore, user: UserKey, marker: str) -> str:
+    """Give `user` a full history; returns the sha256 of an image only this user has."""
+    await store.set_consent(user, personalize=True, train=True, display_name=f"name-{marker}")
+    await store.record_message(user, f"dm-{marker}", f"secret text {marker} " * 3, message_id=1)
+    await store.record_message(user, "group", f"group text {marker}", message_id=f"g-{marker}")
+    await store.record_sticker_use(
+        user,
+        "group",
+        StickerSent("😺", f"cat {marker}", f"set {marker}"),
+        message_id=f"s-{marker}",
+        image=SHARED_IMAGE,
+    )
+    await store.record_sticker_use(
+        user,
+        "group",
+        StickerSent("🐶", "dog"),
+        message_id=f"t-{marker}",
+        image=f"own image {marker}".encode(),
+    )
+    generated = f"generated sticker {marker}".encode()
+    await store.record_generation(
+        GenerationRecord(user=user, chat="group", profile="offline", request_text=f"request {marker}"),
+        image=generated,
+    )
+    await store.record_generation(GenerationRecord(user=user, chat=None, profile="offline", status="failed"))
+    await store.store_preferences(user, CachedPreferences([f"keyword-{marker}"], 4, "llm"))
+    return (await store.recent_history(user, 10))[-1].image_sha256 or ""
+
+
+def _db_bytes(db_url: str) -> bytes:
+    path = sqlite_file(db_url)
+    return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*") if p.is_file())
+
+
+async def test_forget_removes_everything_of_one_user_only(store: SqliteBehaviorStore, alice: UserKey) -> None:
+    bob = UserKey.of("telegram", 1002)  # same platform: the two share the group chat, which must stay
+    alice_image = await _populate(store, alice, "ALICEMARK")
+    bob_image = await _populate(store, bob, "BOBMARK")
+    bob_before = await store.export_user(bob)
+
+    report = await store.forget_user(alice)
+
+    assert report == {"users": 1, "messages": 2, "sticker_uses": 2, "generations": 2, "chats": 1, "blobs": 2}
+    assert (await store.export_user(alice))["user"] is None
+    assert await store.recent_history(alice, 10) == []
+    assert await store.cached_preferences(alice) is None
+    assert not store.blobs.path(alice_image).exists()
+    bob_after = await store.export_user(bob)
+    assert {k: v for k, v in bob_after.items() if k != "exported_at"} == {
+        k: v for k, v in bob_before.items() if k != "exported_at"
+    }
+    assert store.read_blob(bob_image) == b"own image BOBMARK"
+    assert store.blobs.path(bob_after["sticker_uses"][0]["image_sha256"]).exists()  # shared image stays
+
+
+async def test_forgotten_text_is_gone_from_the_database_files(
+    store: SqliteBehaviorStore, db_url: str, alice: UserKey, bob: UserKey
+) -> None:
+    await _populate(store, alice, "ALICEMARK")
+    await _populate(store, bob, "BOBMARK")
+    assert b"ALICEMARK" in _db_bytes(db_url)  # the grep below can see text at all
+
+    await store.forget_user(alice)
+
+    on_disk = _db_bytes(db_url)
+    assert b"ALICEMARK" not in on_disk
+    assert b"BOBMARK" in on_disk
+
+
+async def test_forgetting_an_unknown_user_changes_nothing(
+    store: SqliteBehaviorStore, alice: UserKey, bob: UserKey, tmp_path: Path
+) -> None:
+    await _populate(store, bob, "BOBMARK")
+    before = await store.counts()
+
+    report = await store.forget_user(alice)
+
+    assert report["users"] == 0
+    assert await store.counts() == before
