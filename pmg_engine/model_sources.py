@@ -42,6 +42,18 @@ def _from_hf_cache(repo_id: str, marker: str) -> Path | None:
     return Path(cached).parent if isinstance(cached, str) else None
 
 
+def _check_gguf(path: Path, setting: str) -> Path:
+    """transformers reads GGUF through the `gguf` package; a wrong file fails here, not mid-load."""
+    with path.open("rb") as handle:
+        if handle.read(4) != b"GGUF":
+            raise ModelUnavailableError(f"{path} is not a GGUF file; change {setting}")
+    if importlib.util.find_spec("gguf") is None:
+        raise ModelUnavailableError(
+            f"reading {path.name} needs the `gguf` package; ./scripts/setup installs it"
+        )
+    return path
+
+
 def resolve_model(source: str, *, marker: str, setting: str) -> Path:
     """Where the model named by `source` lies here, or ModelUnavailableError naming `setting`.
 
@@ -49,6 +61,11 @@ def resolve_model(source: str, *, marker: str, setting: str) -> Path:
     Hugging Face id that must already be in the local cache; `marker` is the file that marks
     the model's folder (config.json, model_index.json, …).
     """
+    found = _locate(source, marker=marker, setting=setting)
+    return _check_gguf(found, setting) if found.suffix == ".gguf" else found
+
+
+def _locate(source: str, *, marker: str, setting: str) -> Path:
     if source.startswith(PYPI_PREFIX):
         dist = source.removeprefix(PYPI_PREFIX)
         folder = wheel_folder(dist)

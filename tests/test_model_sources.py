@@ -66,3 +66,11 @@ def test_open_clip_weights_missing_from_the_cache(tmp_path: Path, monkeypatch: p
         resolve_open_clip_weights("ViT-B-32", "openai", setting="PMG_CLIP_PRETRAINED")
     with pytest.raises(ModelUnavailableError, match="knows no weights 'nonsense'"):
         resolve_open_clip_weights("ViT-B-32", "nonsense", setting="PMG_CLIP_PRETRAINED")
+
+
+def test_a_file_that_is_not_gguf_is_refused(tmp_path: Path) -> None:
+    fake = tmp_path / "model.gguf"
+    fake.write_bytes(b"<html>not a model</html>")
+
+    with pytest.raises(ModelUnavailableError, match="not a GGUF file; change PMG_LLM_MODEL"):
+        resolve_model(str(fake), marker="config.json", setting="PMG_LLM_MODEL")

@@ -128,13 +128,15 @@ async def test_generation_records_and_export_are_json_ready(
 
     assert generation_id > 0
     assert exported["user"]["display_name"] == "Alice"
-    assert exported["consent"]["personalize"] is True
+    assert exported["user"]["consent_personalize"] is True
     assert exported["messages"][0]["text"] == "so happy today!"
     [generation] = exported["generations"]
     assert generation["mood"] == "joy"
     assert generation["candidates"][1]["seed"] == 2
     assert store.read_blob(generation["chosen_sha256"]) == b"webp bytes"
-    assert exported["blobs"] == [{"sha256": generation["chosen_sha256"], "size": 10, "mime": "image/webp"}]
+    assert [(blob["sha256"], blob["size"], blob["mime"]) for blob in exported["blobs"]] == [
+        (generation["chosen_sha256"], 10, "image/webp")
+    ]
 
 
 async def test_training_runs_promote_one_checkpoint_at_a_time(store: SqliteBehaviorStore) -> None:

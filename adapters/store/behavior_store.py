@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from adapters.store.blob_files import BlobFiles
 from adapters.store.database import WRITE, create_engine
 from adapters.store.errors import BlobTooLargeError
 from adapters.store.tables import (
+    Base,
     Blob,
     Chat,
     Generation,
@@ -57,6 +57,18 @@ def _short(value: str | int | None, limit: int = NAME_CHARS) -> str | None:
 async def _values(session: AsyncSession, *selects: Select) -> set[Any]:
     """The non-null values of the union of one-column selects."""
     return {value for value in (await session.execute(union(*selects))).scalars() if value is not None}
+
+
+def _exported(row: Base, chats: dict[int, str]) -> dict[str, Any]:
+    """A row as JSON-ready data: internal ids dropped or named by the platform, times in ISO 8601."""
+    data: dict[str, Any] = {}
+    for column in row.__table__.columns:
+        value = getattr(row, column.key)
+        if column.key == "chat_id":
+            data["chat"] = chats.get(value)
+        elif column.key not in ("id", "user_id"):
+            data[column.key] = value.isoformat() if isinstance(value, datetime) else value
+    return data
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -531,72 +543,22 @@ class SqliteBehaviorStore:
             ).scalar_one_or_none()
             if row is None:
                 return {"format": EXPORT_FORMAT, "user": None}
-            chats = {c.id: c.external_id for c in (await session.execute(select(Chat))).scalars()}
-            messages = (await session.execute(select(Message).where(Message.user_id == row.id))).scalars()
-            uses = (await session.execute(select(StickerUse).where(StickerUse.user_id == row.id))).scalars()
-            generations = (
-                await session.execute(select(Generation).where(Generation.user_id == row.id))
-            ).scalars()
-            cache = await session.get(PreferenceCache, row.id)
-            message_list = [
-                {
-                    "chat": chats[m.chat_id],
-                    "platform_message_id": m.platform_message_id,
-                    "text": m.text,
-                    "text_truncated": m.text_truncated,
-                    "at": _iso(m.created_at),
-                }
-                for m in messages
-            ]
-            use_list = [
-                {
-                    "chat": chats[u.chat_id],
-                    "platform_message_id": u.platform_message_id,
-                    "emoji": u.emoji,
-                    "name": u.name,
-                    "set_title": u.set_title,
-                    "platform_sticker_id": u.platform_sticker_id,
-                    "image_sha256": u.image_sha256,
-                    "at": _iso(u.created_at),
-                }
-                for u in uses
-            ]
-            generation_list = [
-                {
-                    "chat": chats.get(g.chat_id) if g.chat_id else None,
-                    "request_text": g.request_text,
-                    "preference_keywords": g.preference_keywords,
-                    "target_keywords": g.target_keywords,
-                    "mood": g.mood,
-                    "candidates": g.candidates,
-                    "chosen_sha256": g.chosen_sha256,
-                    "profile": g.profile,
-                    "models": g.models,
-                    "status": g.status,
-                    "at": _iso(g.created_at),
-                }
-                for g in generations
-            ]
-            hashes = {u["image_sha256"] for u in use_list} | {g["chosen_sha256"] for g in generation_list}
-            blobs = (await session.execute(select(Blob).where(Blob.sha256.in_(hashes - {None})))).scalars()
-            return {
+            chats = {chat.id: chat.external_id for chat in (await session.execute(select(Chat))).scalars()}
+            exported: dict[str, Any] = {
                 "format": EXPORT_FORMAT,
                 "exported_at": _iso(datetime.now(UTC)),
-                "user": {
-                    "platform": row.platform,
-                    "external_id": row.external_id,
-                    "display_name": row.display_name,
-                    "created_at": _iso(row.created_at),
-                    "last_seen_at": _iso(row.last_seen_at),
-                },
-                "consent": asdict(Consent(row.consent_personalize, row.consent_train))
-                | {"updated_at": _iso(row.consent_updated_at)},
-                "messages": message_list,
-                "sticker_uses": use_list,
-                "generations": generation_list,
-                "preference_keywords": cache.keywords if cache else [],
-                "blobs": [{"sha256": b.sha256, "size": b.size, "mime": b.mime} for b in blobs],
+                "user": _exported(row, chats),
             }
+            for name, table in USER_TABLES:
+                rows = (await session.execute(select(table).where(table.user_id == row.id))).scalars()
+                exported[name] = [_exported(item, chats) for item in rows]
+            cache = await session.get(PreferenceCache, row.id)
+            exported["preference_keywords"] = cache.keywords if cache else []
+            hashes = {use["image_sha256"] for use in exported["sticker_uses"]}
+            hashes |= {generation["chosen_sha256"] for generation in exported["generations"]}
+            blobs = (await session.execute(select(Blob).where(Blob.sha256.in_(hashes - {None})))).scalars()
+            exported["blobs"] = [_exported(blob, chats) for blob in blobs]
+            return exported
 
     async def forget_user(self, user: UserKey) -> dict[str, int]:
         """Delete every row and file of the user, and nothing of anyone else; returns what went."""
