@@ -7,16 +7,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from bot.identity import UserKey
-
-
-@dataclass(frozen=True)
-class StickerSent:
-    """A sticker or emoji as the platform describes it; every field is optional."""
-
-    emoji: str | None = None
-    name: str | None = None
-    set_title: str | None = None
-    platform_sticker_id: str | None = None
+from pmg_engine.behaviors import StickerSent
 
 
 @dataclass(frozen=True)

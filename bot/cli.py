@@ -7,42 +7,22 @@ import json
 import logging
 from collections.abc import Coroutine
 from dataclasses import asdict
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
 from rich.table import Table
 
 from adapters.store import schema
 from adapters.store.database import create_engine
 from adapters.store.errors import StoreError
+from bot.cli_support import fail, load_settings, out
 from bot.doctor import run_doctor
-from bot.settings import Settings
+from bot.eval_cli import eval_app
 
 app = typer.Typer(help="pmg-stickers: personalized emoticon stickers (PMG, WWW '24).", no_args_is_help=True)
 db_app = typer.Typer(help="The behavior store's schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-
-out = Console()
-err = Console(stderr=True)
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-def load_settings() -> Settings:
-    """Settings from PMG_* and .env; a bad value is one clear line per variable, not a trace."""
-    try:
-        return Settings()
-    except ValidationError as error:
-        lines = [
-            f"PMG_{'_'.join(str(part) for part in issue['loc'][:1]).upper()}: {issue['msg']}"
-            for issue in error.errors()
-        ]
-        fail("invalid settings:\n  " + "\n  ".join(lines), code=2)
+app.add_typer(eval_app, name="eval")
 
 
 @app.callback()

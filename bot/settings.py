@@ -117,6 +117,14 @@ class Settings(BaseSettings):
         description="Candidate weight pairs w_p:w_t, comma-separated, e.g. `0:4,1:3,2:2,3:1,4:0`.",
     )
     seed: int = Field(1234, description="Base seed; each candidate's seed is derived and recorded.")
+    preference_attributes: CommaList = Field(
+        default_factory=lambda: ["character", "style", "colour", "elements"],
+        description="Preference questions asked of the LLM, one prompt each: character, style, colour, elements.",
+    )
+    history_items: int = Field(
+        10, ge=1, le=100, description="n: sticker/message history items read per user."
+    )
+    conversation_turns: int = Field(3, ge=1, le=20, description="m: turns of the current conversation read.")
 
     @field_validator("data_dir")
     @classmethod

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from adapters.store.behavior_store import SqliteBehaviorStore
-from bot.behavior import CachedPreferences, Consent, GenerationRecord, StickerSent
+from bot.behavior import CachedPreferences, Consent, GenerationRecord
 from bot.identity import UserKey
+from pmg_engine.behaviors import StickerSent
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 

@@ -16,8 +16,8 @@ from adapters.store.errors import (
     SchemaTooNewError,
     UnsupportedDatabaseError,
 )
-from bot.behavior import StickerSent
 from bot.identity import UnknownPlatformError, UserKey
+from pmg_engine.behaviors import StickerSent
 
 
 async def test_over_long_text_is_stored_as_a_flagged_prefix(

@@ -6,8 +6,9 @@ from pathlib import Path
 
 from adapters.store.behavior_store import SqliteBehaviorStore
 from adapters.store.database import sqlite_file
-from bot.behavior import CachedPreferences, GenerationRecord, StickerSent
+from bot.behavior import CachedPreferences, GenerationRecord
 from bot.identity import UserKey
+from pmg_engine.behaviors import StickerSent
 
 SHARED_IMAGE = b"RIFF-shared-sticker-image"
 

@@ -36,10 +36,10 @@ from bot.behavior import (
     Consent,
     GenerationRecord,
     Recorded,
-    StickerSent,
     TrainingExample,
 )
 from bot.identity import Platform, UserKey
+from pmg_engine.behaviors import StickerSent
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,107 @@
+"""`pmg eval`: stage 1's quality bars on labelled personas and on MELD, printed per user and in total."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import Progress
+from rich.table import Table
+
+from bot.cli_support import fail, load_settings, out
+from bot.settings import Settings
+
+eval_app = typer.Typer(help="Measure stage 1 (keywords and mood) on labelled data.", no_args_is_help=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+def _existing(path: Path) -> Path:
+    if not path.is_file():
+        fail(f"{path} is not a file")
+    return path
+
+
+def _engine(settings: Settings) -> Any:
+    from pmg_engine.keywords import KeywordEngine
+    from pmg_engine.model_sources import ModelUnavailableError
+
+    try:
+        return KeywordEngine.load(
+            llm_source=settings.llm_model,
+            embedder_source=settings.text_embedder_model,
+            cache_dir=settings.model_cache_dir,
+            attributes=settings.preference_attributes,
+            turns=settings.conversation_turns,
+        )
+    except ModelUnavailableError as error:
+        fail(str(error))
+
+
+@eval_app.command("personas")
+def eval_personas(
+    file: Annotated[Path, typer.Argument(help="JSON Lines of labelled users.")], as_json: JsonOption = False
+) -> None:
+    """Character hit rate, character top-1, mood accuracy and seconds per user (cold, no cache)."""
+    from pmg_engine.evaluation import evaluate_personas, load_personas
+
+    try:
+        personas = load_personas(_existing(file))
+    except ValueError as error:
+        fail(str(error))
+    engine = _engine(load_settings())
+    with Progress(transient=True, disable=as_json) as progress:
+        task = progress.add_task("evaluating users", total=len(personas))
+        report = evaluate_personas(engine, personas, lambda done: progress.update(task, completed=done))
+    if as_json:
+        out.print_json(json.dumps(report))
+        return
+    table = Table("user", "character", "mood", "preference keywords", "target keywords", "s")
+    for row in report["users"]:
+        table.add_row(
+            row["id"],
+            ("[green]" if row["character_top1"] else "[yellow]" if row["character_hit"] else "[red]")
+            + "/".join(row["expected_character"]),
+            ("[green]" if row["mood_correct"] else "[red]") + f"{row['mood']} ({row['expected_mood']})",
+            ", ".join(row["preference_keywords"]),
+            ", ".join(row["target_keywords"]),
+            f"{row['seconds']:.2f}",
+        )
+    out.print(table)
+    out.print(
+        f"n={report['n']}  character hit {report['character_hit_rate']:.3f}  "
+        f"top-1 {report['character_top1_rate']:.3f}  mood {report['mood_accuracy']:.3f}  "
+        f"{report['seconds_per_user']:.2f} s/user  (LLM {engine.llm.name})",
+        highlight=False,
+    )
+
+
+@eval_app.command("meld")
+def eval_meld(
+    file: Annotated[Path, typer.Argument(help="A MELD csv (Utterance, Emotion columns).")],
+    limit: Annotated[int | None, typer.Option(help="Only the first N utterances.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Mood accuracy and weighted F1 over MELD's 7 labels (love→joy, tired→sadness), with nade if installed."""
+    from pmg_engine.evaluation import evaluate_meld, load_meld, nade_baseline
+
+    try:
+        rows = load_meld(_existing(file), limit)
+    except (KeyError, ValueError) as error:
+        fail(f"{file} is not a MELD csv: {error}")
+    engine = _engine(load_settings())
+    report: dict[str, Any] = {"pmg": evaluate_meld(engine.mood_model, rows)}
+    report["nade"] = nade_baseline(rows)
+    if as_json:
+        out.print_json(json.dumps(report))
+        return
+    for name, scores in report.items():
+        if scores is None:
+            out.print(f"{name:>5}: not installed (pip install nade) — no baseline", highlight=False)
+        else:
+            out.print(
+                f"{name:>5}: n={scores['n']}  accuracy {scores['accuracy']:.3f}  weighted F1 {scores['weighted_f1']:.3f}",
+                highlight=False,
+            )
