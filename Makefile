@@ -13,6 +13,8 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/pmg db upgrade
 	$(BIN)/pmg doctor
+	$(BIN)/pmg keywords --set "River Otters" -s 🦦 -s 🦦 -s 😂 -s 🌊 -s 🦦 -s ✨ \
+		--say "we finally adopted the puppy!!" --say "cannot stop smiling"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

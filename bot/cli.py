@@ -15,7 +15,7 @@ from rich.table import Table
 from adapters.store import schema
 from adapters.store.database import create_engine
 from adapters.store.errors import StoreError
-from bot.cli_support import fail, load_settings, out
+from bot.cli_support import fail, load_keyword_engine, load_settings, out
 from bot.doctor import run_doctor
 from bot.eval_cli import eval_app
 
@@ -105,3 +105,33 @@ def _print_revision(url: str) -> None:
     head = schema.head_revision()
     state = "latest" if current == head else f"latest is {head}"
     out.print(f"{url}: revision {current or 'none (empty)'} ({state})", highlight=False)
+
+
+@app.command()
+def keywords(
+    sticker: Annotated[list[str], typer.Option("--sticker", "-s", help="An emoji the user sent (repeat).")],
+    say: Annotated[list[str], typer.Option("--say", help="A line of the current conversation (repeat).")],
+    set_title: Annotated[str, typer.Option("--set", help="Set title of the stickers.")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Stage 1 for a made-up user: preference keywords, the conversation's mood and target keywords."""
+    from pmg_engine.behaviors import StickerSent, UserBehaviors
+
+    engine = load_keyword_engine(load_settings())
+    user = UserBehaviors(
+        stickers=[StickerSent(emoji, None, set_title) for emoji in sticker], conversation=say
+    )
+    [result] = engine.understand([user])
+    report = {
+        "preference_keywords": result.preferences.keywords,
+        "mood": result.mood.mood,
+        "target_keywords": result.target_keywords,
+        "seconds": {name: round(value, 2) for name, value in result.timings.items()},
+        "llm": engine.llm.name,
+    }
+    if as_json:
+        out.print_json(json.dumps(report))
+        return
+    for name, value in report.items():
+        shown = ", ".join(value) if isinstance(value, list) else value
+        out.print(f"[bold]{name.replace('_', ' ')}:[/] {shown}", highlight=False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -10,8 +10,11 @@ from rich.console import Console
 
 from bot.settings import Settings
 
-out = Console()
-err = Console(stderr=True)
+if TYPE_CHECKING:
+    from pmg_engine.keywords import KeywordEngine
+
+out = Console(soft_wrap=True)  # long paths and messages stay on one line, for logs and grep
+err = Console(stderr=True, soft_wrap=True)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -29,3 +32,23 @@ def load_settings() -> Settings:
             for issue in error.errors()
         ]
         fail("invalid settings:\n  " + "\n  ".join(lines), code=2)
+
+
+def load_keyword_engine(settings: Settings) -> KeywordEngine:
+    """Stage 1 with the configured models; the first run converts the LLM and trains the mood model (≈ 1 min)."""
+    from pmg_engine.keywords import KeywordEngine
+    from pmg_engine.model_sources import ModelUnavailableError
+
+    with err.status(
+        "loading the LLM and the mood model (the first run converts and trains them, about a minute)"
+    ):
+        try:
+            return KeywordEngine.load(
+                llm_source=settings.llm_model,
+                embedder_source=settings.text_embedder_model,
+                cache_dir=settings.model_cache_dir,
+                attributes=settings.preference_attributes,
+                turns=settings.conversation_turns,
+            )
+        except ModelUnavailableError as error:
+            fail(str(error))

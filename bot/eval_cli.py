@@ -10,8 +10,7 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from bot.cli_support import fail, load_settings, out
-from bot.settings import Settings
+from bot.cli_support import fail, load_keyword_engine, load_settings, out
 
 eval_app = typer.Typer(help="Measure stage 1 (keywords and mood) on labelled data.", no_args_is_help=True)
 
@@ -22,22 +21,6 @@ def _existing(path: Path) -> Path:
     if not path.is_file():
         fail(f"{path} is not a file")
     return path
-
-
-def _engine(settings: Settings) -> Any:
-    from pmg_engine.keywords import KeywordEngine
-    from pmg_engine.model_sources import ModelUnavailableError
-
-    try:
-        return KeywordEngine.load(
-            llm_source=settings.llm_model,
-            embedder_source=settings.text_embedder_model,
-            cache_dir=settings.model_cache_dir,
-            attributes=settings.preference_attributes,
-            turns=settings.conversation_turns,
-        )
-    except ModelUnavailableError as error:
-        fail(str(error))
 
 
 @eval_app.command("personas")
@@ -51,7 +34,7 @@ def eval_personas(
         personas = load_personas(_existing(file))
     except ValueError as error:
         fail(str(error))
-    engine = _engine(load_settings())
+    engine = load_keyword_engine(load_settings())
     with Progress(transient=True, disable=as_json) as progress:
         task = progress.add_task("evaluating users", total=len(personas))
         report = evaluate_personas(engine, personas, lambda done: progress.update(task, completed=done))
@@ -91,7 +74,7 @@ def eval_meld(
         rows = load_meld(_existing(file), limit)
     except (KeyError, ValueError) as error:
         fail(f"{file} is not a MELD csv: {error}")
-    engine = _engine(load_settings())
+    engine = load_keyword_engine(load_settings())
     report: dict[str, Any] = {"pmg": evaluate_meld(engine.mood_model, rows)}
     report["nade"] = nade_baseline(rows)
     if as_json:

@@ -44,7 +44,7 @@ def load_personas(path: Path) -> list[Persona]:
             personas.append(
                 Persona(str(row["id"]), behaviors, row["expect"]["character"], row["expect"]["mood"])
             )
-        except (ValueError, KeyError, TypeError) as error:
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise ValueError(f"{path}:{number}: not a persona line ({error})") from error
     return personas
 

@@ -58,6 +58,11 @@ class KeywordEngine:
         log.info("stage 1 ready: LLM %s (%.1f s), embedder %s", llm_source, llm.load_seconds, embedder_source)
         return cls(llm, mood_model, PreferenceExtractor(llm, attributes), turns=turns)
 
+    @property
+    def model_name(self) -> str:
+        """What the preference keywords depend on: cached ones made otherwise are stale."""
+        return f"{self.llm.name}|{','.join(a.name for a in self.extractor.attributes)}"
+
     def understand(
         self, users: list[UserBehaviors], cached: Sequence[Preferences | None] | None = None
     ) -> list[Understanding]:

