@@ -141,6 +141,16 @@ class Settings(BaseSettings):
                 raise ValueError(f"admin {admin!r} must look like `platform:id`, e.g. `telegram:123`")
         return admins
 
+    @field_validator("preference_attributes")
+    @classmethod
+    def _attributes_are_known(cls, attributes: list[str]) -> list[str]:
+        from pmg_engine.prompts import ATTRIBUTES
+
+        unknown = sorted(set(attributes) - set(ATTRIBUTES))
+        if unknown or not attributes:
+            raise ValueError(f"unknown preference attributes {unknown}; choose from {', '.join(ATTRIBUTES)}")
+        return attributes
+
     @field_validator("weight_sets")
     @classmethod
     def _weights_are_usable(cls, weight_sets: list[WeightSet]) -> list[WeightSet]:

@@ -121,9 +121,8 @@ class PreferenceExtractor:
             return [(e.character, math.log1p(e.count)) for e in evidence]
         names = [e.character for e in evidence]
         question = attribute_prompt(ATTRIBUTES["character"], behaviors)
-        likelihood = self.llm.score_options([question], names)[0] / self.llm.option_token_counts(
-            names
-        )  # (K,)
+        per_token = self.llm.option_token_counts(names)  # (K,)
+        likelihood = self.llm.score_options([question], names)[0] / per_token  # (K,) mean log-prob
         spread = likelihood.std().clamp_min(1e-6)
         llm_z = (likelihood - likelihood.mean()) / spread
         ranked = [

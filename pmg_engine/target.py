@@ -23,7 +23,24 @@ MOOD_LOOKS: dict[str, list[str]] = {
 
 # Echoes of the prompt ("mood fear") and chat talk ("i'm sorry") describe no look.
 NOT_A_LOOK = frozenset(
-    {"mood", "feeling", "feel", "i", "i'm", "im", "you", "me", "my", "sorry", "please", *MOOD_LOOKS}
+    {
+        "mood",
+        "feeling",
+        "feel",
+        "by",
+        "i",
+        "i'm",
+        "im",
+        "you",
+        "me",
+        "my",
+        "sorry",
+        "please",
+        "lol",
+        "haha",
+        "omg",
+        *MOOD_LOOKS,
+    }
 )
 
 

@@ -58,6 +58,7 @@ def test_default_weight_sets_are_the_papers_five() -> None:
         ("PMG_ADMINS", "telegram", "platform:id"),
         ("PMG_ALPHA", "1.5", "less than or equal to 1"),
         ("PMG_PROFILE", "sdxl", "offline"),
+        ("PMG_PREFERENCE_ATTRIBUTES", "character,smell", "unknown preference attributes"),
     ],
 )
 def test_bad_values_are_refused_with_a_reason(
