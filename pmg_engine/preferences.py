@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pmg_engine.behaviors import UserBehaviors, emoji_name, sticker_line
-from pmg_engine.characters import DESCRIPTORS, ELEMENT_HEADS, CharacterEvidence, canonical, character_evidence
+from pmg_engine.characters import ELEMENT_HEADS, CharacterEvidence, canonical, character_evidence
 from pmg_engine.keyword_rules import (
     dedupe,
     key,
@@ -40,6 +40,7 @@ COLOUR_WORDS = frozenset(
     """red orange yellow green blue purple violet pink brown black white grey gray gold golden silver
     pastel rainbow neon teal turquoise beige cream light dark bright soft warm cool colorful colourful""".split()
 )
+FACE_WORDS = frozenset({"face", "head", "eye", "eyes", "mouth", "nose", "ear", "ears", "smile", "tears"})
 DECORATION_WORDS = frozenset(
     """heart star sparkle flower petal blossom cloud rainbow bubble confetti balloon crown bow ribbon hat
     glasses moon sun snowflake leaf music note speech tear sweat drop fire flame lightning ghost candy
@@ -142,7 +143,7 @@ class PreferenceExtractor:
             keywords = [k for k in map(valid_keyword, split_keywords(output)) if k]
             accepted = [k for k in keywords if accepts(attribute.name, k, evidence, set(by_character))]
             if not accepted:
-                log.warning("no usable %s keyword in the LLM's answer %r", attribute.name, output[:80])
+                log.info("no usable %s keyword in the LLM's answer %r", attribute.name, output[:80])
             accepted.sort(key=lambda k: -evidence[key(k)])  # stable: the LLM's order breaks ties
             if attribute.name == "colour":  # it lists colours at random: keep the ones the stickers show
                 accepted = [k for k in accepted if evidence[key(k)]] or accepted[:1]
@@ -169,7 +170,7 @@ def accepts(attribute: str, keyword: str, evidence: Counter[str], characters: se
         return any(word in STYLE_WORDS for word in words)
     if attribute == "colour":
         return all(word in COLOUR_WORDS for word in words)
-    if any(canonical(word) in characters or word in DESCRIPTORS for word in words):
+    if any(canonical(word) in characters or word in FACE_WORDS for word in words):
         return False  # the character itself, or its face, is no decoration
     return all(singular(word) in DECORATION_WORDS for word in words) or evidence[key(keyword)] > 0
 

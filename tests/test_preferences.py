@@ -27,7 +27,7 @@ GOOD_ANSWERS = {
     "character": "cat, dog, unicorn",
     "style": "cute cartoon, kawaii, mochi",
     "colour": "pink, red, blue, green",
-    "elements": "hearts, cherry blossom, cat face, lol",
+    "elements": "hearts, cat face, lol, cherry blossom, the sparkle",
 }
 
 
@@ -70,6 +70,7 @@ def test_keywords_are_ranked_character_first_then_validated_per_attribute() -> N
         "pink",
         "hearts",
         "cherry blossom",
+        "sparkle",
         "sparkling heart",
     ]
     assert "unicorn" not in keywords  # the LLM named a character no sticker shows
