@@ -12,7 +12,8 @@ from pathlib import Path
 
 import torch
 
-from pmg_engine.llm import ChatLLM, Conversation
+from pmg_engine.llm import ChatLLM
+from pmg_engine.prompts import Conversation
 
 PRINCIPLE = (
     "You describe what sticker art a chat user likes, from the stickers they send. "

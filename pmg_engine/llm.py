@@ -24,11 +24,9 @@ from transformers import (
 )
 
 from pmg_engine.model_sources import resolve_model
+from pmg_engine.prompts import Conversation
 
 log = logging.getLogger(__name__)
-
-Conversation = list[dict[str, str]]
-"""Chat messages, each {"role": "system" | "user" | "assistant", "content": text}."""
 
 
 @dataclass

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pmg_engine.behaviors import UserBehaviors, conversation_text, history_text
 
 Conversation = list[dict[str, str]]
+"""Chat messages, each {"role": "system" | "user" | "assistant", "content": text}."""
 
 PRINCIPLE = (
     "You describe what sticker art a chat user likes, from the stickers they send. "

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import torch
 
-from pmg_engine.llm import Conversation
 from pmg_engine.mood import MOODS, MoodPrediction
+from pmg_engine.prompts import Conversation
 
 Answer = Callable[[Conversation], str]
 

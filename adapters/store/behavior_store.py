@@ -615,7 +615,7 @@ class SqliteBehaviorStore:
                 )
 
     async def counts(self) -> dict[str, int]:
-        """Rows per table, for `pmg doctor` and /stats."""
+        """Rows per table (for /stats)."""
         tables = {"users": User, "messages": Message, "sticker_uses": StickerUse, "generations": Generation}
         async with self.read_transaction() as session:
             return {
