@@ -46,8 +46,9 @@ async def understand_request(
     history = await store.recent_history(user, history_items)
     watermark = await store.behavior_watermark(user)
     cached = await store.cached_preferences(user)
-    still_valid = cached is not None and cached.watermark == watermark and cached.model == engine.model_name
-    hit = Preferences.from_cache(cached.keywords) if cached is not None and still_valid else None
+    if cached is not None and (cached.watermark, cached.model) != (watermark, engine.model_name):
+        cached = None  # made from an older history or another model: stale
+    hit = Preferences.from_cache(cached.keywords) if cached is not None else None
     behaviors = behaviors_from_history(history, conversation)
     # The engine is CPU-bound torch work: off the event loop, so the bot keeps answering meanwhile.
     [understanding] = await asyncio.to_thread(engine.understand, [behaviors], [hit])

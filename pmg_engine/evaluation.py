@@ -96,9 +96,9 @@ def _rate(rows: list[dict[str, Any]], name: str) -> float:
 
 
 def load_meld(path: Path, limit: int | None = None) -> list[tuple[str, str]]:
-    """(utterance, emotion) pairs of a MELD csv; MELD's text has curly quotes in cp1252 form, fixed here."""
+    """(utterance, emotion) pairs of a MELD csv."""
     with path.open(encoding="utf-8", errors="replace", newline="") as handle:
-        rows = [(row["Utterance"].replace("\x92", "'"), row["Emotion"]) for row in csv.DictReader(handle)]
+        rows = [(row["Utterance"], row["Emotion"]) for row in csv.DictReader(handle)]
     return rows[:limit] if limit else rows
 
 

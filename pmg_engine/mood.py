@@ -142,10 +142,17 @@ class MoodModel:
         self.turns = turns
 
     @classmethod
-    def train(cls, features: MoodFeatures, examples: list[tuple[str, str]], **options: float) -> MoodModel:
+    def train(
+        cls,
+        features: MoodFeatures,
+        examples: list[tuple[str, str]],
+        *,
+        neutral_bias: float = NEUTRAL_BIAS,
+        turns: int = 3,
+    ) -> MoodModel:
         vectors = features.encode([text for _, text in examples])
         labels = torch.tensor([MOODS.index(mood) for mood, _ in examples])
-        return cls(features, MoodClassifier.fit(vectors, labels), **options)  # type: ignore[arg-type]
+        return cls(features, MoodClassifier.fit(vectors, labels), neutral_bias=neutral_bias, turns=turns)
 
     @classmethod
     def load_or_train(
@@ -153,7 +160,9 @@ class MoodModel:
         features: MoodFeatures,
         cache_dir: Path,
         examples: list[tuple[str, str]] | None = None,
-        **options: float,
+        *,
+        neutral_bias: float = NEUTRAL_BIAS,
+        turns: int = 3,
     ) -> MoodModel:
         """The classifier for these features and sentences, trained once (≈ 1 min on 2 cores) and cached."""
         examples = examples if examples is not None else labelled_sentences()
@@ -164,11 +173,11 @@ class MoodModel:
                 state = load_file(cached)
                 classifier = MoodClassifier(state["mean"].shape[0])
                 classifier.load_state_dict(state)
-                return cls(features, classifier.eval(), **options)  # type: ignore[arg-type]
+                return cls(features, classifier.eval(), neutral_bias=neutral_bias, turns=turns)
             except Exception as error:  # our own cache: any failure means retrain
                 log.warning("cached mood classifier %s does not load (%s); retraining", cached, error)
         log.info("training the mood classifier on %d labelled sentences", len(examples))
-        model = cls.train(features, examples, **options)
+        model = cls.train(features, examples, neutral_bias=neutral_bias, turns=turns)
         cache_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=cache_dir, suffix=".tmp", delete=False) as handle:
             save_file({k: v.contiguous() for k, v in model.classifier.state_dict().items()}, handle.name)
