@@ -67,6 +67,8 @@ class GenerationRecord:
     weight_sets: list[tuple[float, float]] = field(default_factory=list)
     candidates: list[dict[str, Any]] = field(default_factory=list)  # weights, seed, d_p, d_t, z
     chosen_index: int | None = None
+    alpha: float | None = None
+    notes: list[str] = field(default_factory=list)
     chosen_sha256: str | None = None
     models: dict[str, str] = field(default_factory=dict)
     checkpoint_version: str | None = None

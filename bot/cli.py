@@ -1,4 +1,4 @@
-"""The `pmg` command line: database, diagnostics (and, as they land, the bot and its jobs)."""
+"""The `pmg` command line: the sticker job and its demo, database, diagnostics, evaluation."""
 
 from __future__ import annotations
 
@@ -18,11 +18,14 @@ from adapters.store.errors import StoreError
 from bot.cli_support import fail, load_keyword_engine, load_settings, out
 from bot.doctor import run_doctor
 from bot.eval_cli import eval_app
+from bot.sticker_cli import demo, sticker
 
 app = typer.Typer(help="pmg-stickers: personalized emoticon stickers (PMG, WWW '24).", no_args_is_help=True)
 db_app = typer.Typer(help="The behavior store's schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(eval_app, name="eval")
+app.command()(sticker)
+app.command()(demo)
 
 
 @app.callback()

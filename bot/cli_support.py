@@ -12,6 +12,7 @@ from bot.settings import Settings
 
 if TYPE_CHECKING:
     from pmg_engine.keywords import KeywordEngine
+    from pmg_engine.stickers import StickerMaker
 
 out = Console(soft_wrap=True)  # long paths and messages stay on one line, for logs and grep
 err = Console(stderr=True, soft_wrap=True)
@@ -50,5 +51,18 @@ def load_keyword_engine(settings: Settings) -> KeywordEngine:
                 attributes=settings.preference_attributes,
                 turns=settings.conversation_turns,
             )
+        except ModelUnavailableError as error:
+            fail(str(error))
+
+
+def load_engines(settings: Settings) -> tuple[KeywordEngine, StickerMaker]:
+    """Stage 1 and stage 2 for the configured profile; a missing model is one clear line."""
+    from bot.composition import build_sticker_maker
+    from pmg_engine.model_sources import ModelUnavailableError
+
+    stage1 = load_keyword_engine(settings)
+    with err.status(f"loading the {settings.profile} profile's generator, scorer and safety gate"):
+        try:
+            return stage1, build_sticker_maker(settings, embedder=stage1.mood_model.features.embedder)
         except ModelUnavailableError as error:
             fail(str(error))

@@ -1,7 +1,8 @@
-"""`pmg eval`: stage 1's quality bars on labelled personas and on MELD, printed per user and in total."""
+"""`pmg eval`: quality bars on labelled personas (keywords, mood, stickers) and on MELD, per user and in total."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,9 +11,9 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from bot.cli_support import fail, load_keyword_engine, load_settings, out
+from bot.cli_support import fail, load_engines, load_keyword_engine, load_settings, out
 
-eval_app = typer.Typer(help="Measure stage 1 (keywords and mood) on labelled data.", no_args_is_help=True)
+eval_app = typer.Typer(help="Measure keywords, mood and stickers on labelled data.", no_args_is_help=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
@@ -25,25 +26,71 @@ def _existing(path: Path) -> Path:
 
 @eval_app.command("personas")
 def eval_personas(
-    file: Annotated[Path, typer.Argument(help="JSON Lines of labelled users.")], as_json: JsonOption = False
+    file: Annotated[Path, typer.Argument(help="JSON Lines of labelled users.")],
+    stickers: Annotated[
+        bool, typer.Option("--stickers", help="Run the whole pipeline and judge the chosen stickers too.")
+    ] = False,
+    sheet: Annotated[
+        Path | None, typer.Option("--sheet", help="With --stickers: a PNG of the chosen stickers.")
+    ] = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Character hit rate, character top-1, mood accuracy and seconds per user (cold, no cache)."""
+    """Character hit rate, character top-1, mood accuracy and seconds per user (cold, no cache); with
+    --stickers also how often the chosen sticker shows the expected character and mood."""
     from pmg_engine.evaluation import evaluate_personas, load_personas
 
     try:
         personas = load_personas(_existing(file))
     except ValueError as error:
         fail(str(error))
-    engine = load_keyword_engine(load_settings())
+    if sheet is not None and not stickers:
+        fail("--sheet needs --stickers", code=2)
+    settings = load_settings()
     with Progress(transient=True, disable=as_json) as progress:
-        task = progress.add_task("evaluating users", total=len(personas))
-        report = evaluate_personas(engine, personas, lambda done: progress.update(task, completed=done))
+        if stickers:
+            from bot.sticker_eval import evaluate_persona_stickers
+            from bot.stickers import StickerJob
+            from pmg_engine.contact_sheet import contact_sheet
+
+            stage1, stage2 = load_engines(settings)
+            task = progress.add_task("making stickers", total=len(personas))
+            job = StickerJob(settings.profile, settings.history_items, settings.weight_sets, settings.seed)
+            report, chosen = asyncio.run(
+                evaluate_persona_stickers(
+                    stage1,
+                    stage2,
+                    job,
+                    personas,
+                    alpha=settings.alpha,
+                    progress=lambda done: progress.update(task, completed=done),
+                )
+            )
+            if sheet is not None and chosen:
+                contact_sheet(
+                    [image for image, _ in chosen],
+                    [user for _, user in chosen],
+                    sheet,
+                    columns=6,
+                    title=f"chosen stickers, profile {settings.profile}",
+                )
+                report["sheet"] = str(sheet)
+        else:
+            engine = load_keyword_engine(settings)
+            task = progress.add_task("evaluating users", total=len(personas))
+            report = evaluate_personas(engine, personas, lambda done: progress.update(task, completed=done))
     if as_json:
         out.print_json(json.dumps(report))
         return
+    _print_personas(report)
+
+
+def _print_personas(report: dict[str, Any]) -> None:
+    stickers = "sticker_character_rate" in report
     table = Table("user", "character", "mood", "preference keywords", "target keywords", "s")
+    if stickers:
+        table.add_column("sticker shows")
     for row in report["users"]:
-        table.add_row(
+        cells = [
             row["id"],
             ("[green]" if row["character_top1"] else "[yellow]" if row["character_hit"] else "[red]")
             + "/".join(row["expected_character"]),
@@ -51,14 +98,25 @@ def eval_personas(
             ", ".join(row["preference_keywords"]),
             ", ".join(row["target_keywords"]),
             f"{row['seconds']:.2f}",
-        )
+        ]
+        if stickers:
+            shown = [name for name in ("character", "mood") if row[f"sticker_{name}"]]
+            cells.append(" + ".join(shown) or "[red]neither")
+        table.add_row(*cells)
     out.print(table)
-    out.print(
+    line = (
         f"n={report['n']}  character hit {report['character_hit_rate']:.3f}  "
         f"top-1 {report['character_top1_rate']:.3f}  mood {report['mood_accuracy']:.3f}  "
-        f"{report['seconds_per_user']:.2f} s/user  (LLM {engine.llm.name})",
-        highlight=False,
+        f"{report['seconds_per_user']:.2f} s/user"
     )
+    if stickers:
+        line += (
+            f"  sticker character {report['sticker_character_rate']:.3f}"
+            f"  sticker mood {report['sticker_mood_rate']:.3f}"
+        )
+    out.print(line, highlight=False)
+    if report.get("sheet"):
+        out.print(f"contact sheet: {report['sheet']}", highlight=False)
 
 
 @eval_app.command("meld")

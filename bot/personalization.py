@@ -49,6 +49,8 @@ async def understand_request(
     if cached is not None and (cached.watermark, cached.model) != (watermark, engine.model_name):
         cached = None  # made from an older history or another model: stale
     hit = Preferences.from_cache(cached.keywords) if cached is not None else None
+    if not history:
+        hit = Preferences([], None)  # nothing to learn a preference from: the sticker follows the mood
     behaviors = behaviors_from_history(history, conversation)
     # The engine is CPU-bound torch work: off the event loop, so the bot keeps answering meanwhile.
     [understanding] = await asyncio.to_thread(engine.understand, [behaviors], [hit])

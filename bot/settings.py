@@ -121,6 +121,22 @@ class Settings(BaseSettings):
         default_factory=lambda: ["character", "style", "colour", "elements"],
         description="Preference questions asked of the LLM, one prompt each: character, style, colour, elements.",
     )
+    sd_steps: int = Field(
+        25, ge=1, le=200, description="Denoising steps per candidate (sd15 and tiny profiles)."
+    )
+    sd_guidance_scale: float = Field(
+        7.5, ge=1.0, le=30.0, description="Classifier-free guidance scale of the diffusion generator."
+    )
+    denied_keywords: CommaList = Field(
+        default_factory=list,
+        description="Words added to the built-in deny-list: keywords holding one never reach a generator.",
+    )
+    nsfw_threshold: float = Field(
+        0.8,
+        gt=0.0,
+        le=1.0,
+        description="NSFW gate (offline, tiny): a candidate scoring this or more is dropped.",
+    )
     history_items: int = Field(
         10, ge=1, le=100, description="n: sticker/message history items read per user."
     )

@@ -1,4 +1,4 @@
-"""Quality bars for stage 1: character and mood on labelled personas, mood on MELD."""
+"""Quality bars: character and mood on labelled personas (stage 1 and the chosen sticker), mood on MELD."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from pmg_engine.behaviors import StickerSent, UserBehaviors
+from pmg_engine.candidates import StickerRequest
+from pmg_engine.conditioning import normalise_weights
 from pmg_engine.keyword_rules import key
-from pmg_engine.keywords import KeywordEngine
+from pmg_engine.keywords import KeywordEngine, Understanding
 from pmg_engine.mood import MoodModel
+from pmg_engine.stickers import ScoredCandidate
 
 MELD_LABELS = ("anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise")
 NADE_NEUTRAL_BELOW = 0.3  # gives nade its documented ≈ 0.45 weighted F1 on MELD test
@@ -54,32 +57,26 @@ def character_matches(keyword: str, expected: list[str]) -> bool:
     return key(keyword.lower()) in {key(word.lower()) for word in expected}
 
 
-def evaluate_personas(
-    engine: KeywordEngine, personas: list[Persona], progress: Callable[[int], None] = lambda done: None
-) -> dict[str, Any]:
-    """Each user cold (no cache), one at a time, as a first /sticker would be."""
-    rows: list[dict[str, Any]] = []
-    for done, persona in enumerate(personas, start=1):
-        started = time.perf_counter()
-        [understanding] = engine.understand([persona.behaviors])
-        seconds = time.perf_counter() - started
-        keywords = understanding.preferences.keywords
-        rows.append(
-            {
-                "id": persona.id,
-                "character_hit": any(character_matches(k, persona.characters) for k in keywords),
-                "character_top1": bool(keywords) and character_matches(keywords[0], persona.characters),
-                "mood_correct": understanding.mood.mood == persona.mood,
-                "expected_character": persona.characters,
-                "expected_mood": persona.mood,
-                "mood": understanding.mood.mood,
-                "preference_keywords": keywords,
-                "target_keywords": understanding.target_keywords,
-                "fallback": understanding.preferences.fallback,
-                "seconds": round(seconds, 3),
-            }
-        )
-        progress(done)
+def stage1_row(persona: Persona, understanding: Understanding, seconds: float) -> dict[str, Any]:
+    """How stage 1 did on one labelled user."""
+    keywords = understanding.preferences.keywords
+    return {
+        "id": persona.id,
+        "character_hit": any(character_matches(k, persona.characters) for k in keywords),
+        "character_top1": bool(keywords) and character_matches(keywords[0], persona.characters),
+        "mood_correct": understanding.mood.mood == persona.mood,
+        "expected_character": persona.characters,
+        "expected_mood": persona.mood,
+        "mood": understanding.mood.mood,
+        "preference_keywords": keywords,
+        "target_keywords": understanding.target_keywords,
+        "fallback": understanding.preferences.fallback,
+        "seconds": round(seconds, 3),
+    }
+
+
+def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Rates over all users, and the rows themselves."""
     n = len(rows)
     return {
         "n": n,
@@ -89,6 +86,19 @@ def evaluate_personas(
         "seconds_per_user": round(sum(row["seconds"] for row in rows) / max(n, 1), 3),
         "users": rows,
     }
+
+
+def evaluate_personas(
+    engine: KeywordEngine, personas: list[Persona], progress: Callable[[int], None] = lambda done: None
+) -> dict[str, Any]:
+    """Each user cold (no cache), one at a time, as a first /sticker would be."""
+    rows: list[dict[str, Any]] = []
+    for done, persona in enumerate(personas, start=1):
+        started = time.perf_counter()
+        [understanding] = engine.understand([persona.behaviors])
+        rows.append(stage1_row(persona, understanding, time.perf_counter() - started))
+        progress(done)
+    return summary(rows)
 
 
 def _rate(rows: list[dict[str, Any]], name: str) -> float:
@@ -157,4 +167,41 @@ def nade_baseline(
         "n": len(rows),
         **mood_scores(gold, predicted),
         "seconds_per_utterance": round(seconds / max(len(rows), 1), 4),
+    }
+
+
+def _draws(emoji: str, characters: list[str]) -> bool:
+    """Whether the offline art `emoji` is what an expected character name would be drawn with."""
+    from pmg_engine.sticker_art.lookup import UnknownCharacterError, find_character_art
+
+    for character in characters:
+        try:
+            if find_character_art(character).emoji == emoji:
+                return True
+        except UnknownCharacterError:
+            continue
+    return False
+
+
+def sticker_shows(chosen: ScoredCandidate, request: StickerRequest, persona: Persona) -> tuple[bool, bool]:
+    """(expected character shown, expected mood shown) by the chosen sticker, judged from what it was
+    made of: a part with weight 0 is not in the picture; the offline composition names its character."""
+    w_p, w_t = normalise_weights(*chosen.candidate.weights)
+    details = chosen.candidate.details
+    if "character" in details:  # offline: the composition says which art it drew
+        drawn, name = details["character"], details.get("character_name") or ""
+        character = drawn is not None and (
+            character_matches(name, persona.characters) or _draws(drawn, persona.characters)
+        )
+    else:  # diffusion: the preference keywords it was conditioned on
+        character = any(character_matches(k, persona.characters) for k in request.preference_keywords)
+    return w_p > 0 and character, w_t > 0 and request.mood == persona.mood
+
+
+def sticker_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stage 1's summary plus how often the chosen sticker shows the expected character and mood."""
+    return {
+        **summary(rows),
+        "sticker_character_rate": _rate(rows, "sticker_character"),
+        "sticker_mood_rate": _rate(rows, "sticker_mood"),
     }

@@ -8,9 +8,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from adapters.store import schema
 from bot.cli import app
 
 runner = CliRunner()
+
+
+HEAD = schema.head_revision()
 
 
 def pmg(*args: str) -> tuple[int, str]:
@@ -23,8 +27,8 @@ def test_db_upgrade_creates_the_database_in_the_data_dir(isolated_env: Path) -> 
 
     assert code == 0, output
     assert (isolated_env / "pmg.db").is_file()
-    assert "revision 0001 (latest)" in output
-    assert pmg("db", "current")[1].count("revision 0001 (latest)") == 1
+    assert f"revision {HEAD} (latest)" in output
+    assert pmg("db", "current")[1].count(f"revision {HEAD} (latest)") == 1
 
 
 def test_db_downgrade_to_base_and_back(isolated_env: Path) -> None:
@@ -33,7 +37,7 @@ def test_db_downgrade_to_base_and_back(isolated_env: Path) -> None:
     code, output = pmg("db", "downgrade", "base")
     assert code == 0, output
     assert "revision none (empty)" in output
-    assert "revision 0001 (latest)" in pmg("db", "upgrade")[1]
+    assert f"revision {HEAD} (latest)" in pmg("db", "upgrade")[1]
 
 
 def test_db_url_setting_is_honoured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -62,7 +66,7 @@ def test_doctor_reports_a_working_offline_installation(isolated_env: Path) -> No
         "section": "database",
         "name": "schema",
         "ok": True,
-        "detail": "revision 0001 (latest)",
+        "detail": f"revision {HEAD} (latest)",
     }
     assert "no trained checkpoint" in by_name["soft preference embeddings"]["detail"]
     assert "PMG_TELEGRAM_TOKEN" in by_name["Telegram token"]["detail"]

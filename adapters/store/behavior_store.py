@@ -437,6 +437,8 @@ class SqliteBehaviorStore:
                 weight_sets=[list(pair) for pair in record.weight_sets],
                 candidates=list(record.candidates),
                 chosen_index=record.chosen_index,
+                alpha=record.alpha,
+                notes=list(record.notes),
                 chosen_sha256=chosen,
                 profile=record.profile,
                 models=dict(record.models),

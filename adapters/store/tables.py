@@ -11,6 +11,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -165,6 +166,8 @@ class Generation(Base):
     weight_sets: Mapped[list[Any]]
     candidates: Mapped[list[Any]]  # per candidate: weights, seed, d_p, d_t, z
     chosen_index: Mapped[int | None]
+    alpha: Mapped[float | None] = mapped_column(Float)  # the z rule's α this request used
+    notes: Mapped[list[Any] | None]  # what the user was told (keywords left out, no art for one)
     chosen_sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"))
     profile: Mapped[str] = mapped_column(String(16))
     models: Mapped[dict[str, Any]]

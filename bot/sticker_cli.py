@@ -1,0 +1,253 @@
+"""`pmg sticker` and `pmg demo`: the main job, the whole pipeline offline for one user, from a terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from importlib.resources import files
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from bot.cli_support import fail, load_engines, load_settings, out
+from bot.identity import Platform, UserKey
+from bot.settings import Profile, Settings
+
+if TYPE_CHECKING:
+    from adapters.store.behavior_store import SqliteBehaviorStore
+    from bot.stickers import StickerReply
+
+DEMO_USER = "demo"
+
+
+def _sticker_paths(settings: Settings, user: str, generation_id: int, out_path: Path | None) -> Path:
+    if out_path is not None:
+        return out_path
+    safe_user = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in user)[:40]
+    return settings.data_dir / "stickers" / f"{safe_user}-{generation_id}.webp"
+
+
+def _report(reply: StickerReply, settings: Settings, path: Path | None, sheet: Path | None) -> dict[str, Any]:
+    result = reply.result
+    return {
+        "profile": settings.profile,
+        "models": reply.models,
+        "personalized": reply.personalized,
+        "preference_keywords": result.request.preference_keywords,
+        "target_keywords": result.request.target_keywords,
+        "mood": result.request.mood,
+        "alpha": result.alpha,
+        "candidates": [c.summary() for c in result.candidates],
+        "chosen": result.chosen,
+        "notes": result.notes,
+        "path": str(path) if path else None,
+        "sheet": str(sheet) if sheet else None,
+        "generation_id": reply.generation_id,
+        "seconds": round(reply.seconds, 3),
+    }
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    out.print(
+        f"[bold]profile:[/] {report['profile']}  ({'; '.join(report['models'].values())})", highlight=False
+    )
+    if not report["personalized"]:
+        out.print("[yellow]no history for this user: the sticker follows the conversation's mood alone[/]")
+    out.print(
+        f"[bold]preference keywords:[/] {', '.join(report['preference_keywords']) or '(none)'}",
+        highlight=False,
+    )
+    out.print(
+        f"[bold]mood:[/] {report['mood']}   [bold]target keywords:[/] {', '.join(report['target_keywords'])}",
+        highlight=False,
+    )
+    table = Table("#", "w_p:w_t", "what it shows", "d_p", "d_t", f"z (α={report['alpha']})")
+    for index, candidate in enumerate(report["candidates"]):
+        mark = (
+            "[bold green]→[/]" if index == report["chosen"] else ("[red]✗[/]" if candidate["flagged"] else "")
+        )
+        w_p, w_t = candidate["weights"]
+        table.add_row(
+            f"{mark}{index}",
+            f"{w_p:g}:{w_t:g}",
+            escape(candidate["description"]),
+            f"{candidate['d_p']:.3f}",
+            f"{candidate['d_t']:.3f}",
+            f"{candidate['z']:.3f}",
+        )
+    out.print(table)
+    for note in report["notes"]:
+        out.print(f"[yellow]note:[/] {note}", highlight=False)
+    if report["path"]:
+        out.print(
+            f"[bold green]sticker:[/] {report['path']}  (and .png beside it)  in {report['seconds']:.1f} s",
+            highlight=False,
+        )
+    if report["sheet"]:
+        out.print(f"[bold]candidates sheet:[/] {report['sheet']}", highlight=False)
+
+
+def run_sticker(
+    settings: Settings,
+    user: str,
+    conversation: list[str],
+    *,
+    alpha: float,
+    seed: int | None,
+    out_path: Path | None,
+    sheet: Path | None,
+    as_json: bool,
+    seed_history: dict[str, Any] | None = None,
+) -> None:
+    """Load the engines, make one sticker, write its files, print (or JSON) what happened."""
+    from bot.stickers import StickerJob, make_sticker
+    from pmg_engine.selection import check_alpha
+    from pmg_engine.stickers import NothingToDrawError
+
+    try:
+        check_alpha(alpha)
+    except ValueError as error:
+        fail(str(error), code=2)
+    turns = [line.strip() for text in conversation for line in text.splitlines() if line.strip()]
+    if not turns:
+        fail('give the conversation to answer, e.g. pmg sticker --user ann "we won the match!!"', code=2)
+    stage1, stage2 = load_engines(settings)
+    job = StickerJob(settings.profile, settings.history_items, settings.weight_sets, settings.seed)
+
+    async def run() -> StickerReply:
+        from adapters.store.behavior_store import SqliteBehaviorStore
+
+        key = UserKey.of(Platform.CONSOLE, user)
+        async with await SqliteBehaviorStore.open(settings.database_url, settings.blob_dir) as store:
+            if seed_history is not None:
+                await seed_demo_history(store, key, seed_history)
+            return await make_sticker(
+                store, stage1, stage2, job, key, turns[-settings.conversation_turns :], alpha=alpha, seed=seed
+            )
+
+    try:
+        reply = asyncio.run(run())
+    except NothingToDrawError as error:
+        fail(str(error))
+    path = None
+    files_ = reply.result.files
+    if files_ is not None:
+        path = _sticker_paths(settings, user, reply.generation_id, out_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(files_.webp)
+        path.with_suffix(".png").write_bytes(files_.png)
+    if sheet is not None:
+        from pmg_engine.contact_sheet import contact_sheet
+
+        labels = [
+            f"{'→ ' if i == reply.result.chosen else ''}{c.candidate.weights[0]:g}:{c.candidate.weights[1]:g}  z={c.z:.2f}"
+            for i, c in enumerate(reply.result.candidates)
+        ]
+        contact_sheet(
+            [c.candidate.image for c in reply.result.candidates],
+            labels,
+            sheet,
+            title=f"{user}: {turns[-1][:80]}",
+        )
+    report = _report(reply, settings, path, sheet)
+    if as_json:
+        out.print_json(json.dumps(report))
+    else:
+        _print_report(report)
+    if files_ is None:
+        fail("every candidate was flagged by the safety check, so no sticker was made (sorry!)")
+
+
+async def seed_demo_history(store: SqliteBehaviorStore, user: UserKey, history: dict[str, Any]) -> None:
+    """Give the demo user a sticker history once (a rerun does not add it again)."""
+    from pmg_engine.behaviors import StickerSent
+
+    if await store.recent_history(user, 1):
+        return
+    await store.set_consent(user, personalize=True, display_name=history["name"])
+    for index, sticker in enumerate(history["stickers"]):
+        await store.record_sticker_use(user, "demo", StickerSent(**sticker), message_id=index)
+    for message in history["messages"]:
+        await store.record_message(user, "demo", message)
+
+
+ProfileOption = Annotated[
+    Profile | None, typer.Option("--profile", help="offline, tiny or sd15 (default: PMG_PROFILE).")
+]
+AlphaOption = Annotated[
+    float | None, typer.Option("--alpha", help="α of z: 1 = preference only, 0 = mood only.")
+]
+SeedOption = Annotated[int | None, typer.Option("--seed", help="Base seed (default: PMG_SEED).")]
+OutOption = Annotated[
+    Path | None, typer.Option("--out", help="Where the WebP goes (a PNG is written beside it).")
+]
+SheetOption = Annotated[
+    Path | None, typer.Option("--sheet", help="Also write a PNG contact sheet of all candidates.")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+def demo_history() -> dict[str, Any]:
+    """The bundled demo user: a name, a sticker history, messages and a conversation."""
+    return json.loads((files("bot") / "data" / "demo_user.json").read_text(encoding="utf-8"))
+
+
+def _settings(profile: Profile | None) -> Settings:
+    settings = load_settings()
+    return settings.model_copy(update={"profile": profile}) if profile else settings
+
+
+def sticker(
+    conversation: Annotated[
+        list[str], typer.Argument(help="The conversation to answer: one argument per turn.")
+    ],
+    user: Annotated[str, typer.Option("--user", help="Whose sticker: a console user name.")],
+    profile: ProfileOption = None,
+    alpha: AlphaOption = None,
+    seed: SeedOption = None,
+    out_path: OutOption = None,
+    sheet: SheetOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Make a sticker for USER answering the conversation: keywords, candidates, z, the file."""
+    settings = _settings(profile)
+    run_sticker(
+        settings,
+        user,
+        conversation,
+        alpha=settings.alpha if alpha is None else alpha,
+        seed=seed,
+        out_path=out_path,
+        sheet=sheet,
+        as_json=as_json,
+    )
+
+
+def demo(
+    conversation: Annotated[
+        list[str] | None, typer.Argument(help="Turns to answer (default: a bundled one).")
+    ] = None,
+    profile: ProfileOption = None,
+    alpha: AlphaOption = None,
+    seed: SeedOption = None,
+    out_path: OutOption = None,
+    sheet: SheetOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Seed a demo user with a bundled sticker history, then make their sticker."""
+    settings = _settings(profile)
+    history = demo_history()
+    run_sticker(
+        settings,
+        DEMO_USER,
+        conversation or history["conversation"],
+        alpha=settings.alpha if alpha is None else alpha,
+        seed=seed,
+        out_path=out_path,
+        sheet=sheet,
+        as_json=as_json,
+        seed_history=history,
+    )
