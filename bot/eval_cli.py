@@ -70,7 +70,7 @@ def eval_personas(
                     [image for image, _ in chosen],
                     [user for _, user in chosen],
                     sheet,
-                    columns=6,
+                    columns=min(6, len(chosen)),
                     title=f"chosen stickers, profile {settings.profile}",
                 )
                 report["sheet"] = str(sheet)

@@ -14,6 +14,17 @@ if TYPE_CHECKING:
 WeightSet = tuple[float, float]  # (w_p, w_t) as configured, e.g. (1, 3)
 
 
+def normalise_weights(w_p: float, w_t: float) -> tuple[float, float]:
+    """Scale a weight pair so its larger weight is 1: 0:4 -> (0, 1), 1:3 -> (⅓, 1), 2:2 -> (1, 1).
+
+    The dominant part stays at the scale the U-Net was trained on; the other is attenuated.
+    """
+    if w_p < 0 or w_t < 0 or max(w_p, w_t) == 0:
+        raise ValueError(f"weights w_p:w_t = {w_p}:{w_t} must be non-negative and not both zero")
+    top = max(w_p, w_t)
+    return w_p / top, w_t / top
+
+
 @dataclass(frozen=True)
 class StickerRequest:
     """Stage 1's output for one user, and how to turn it into candidates."""

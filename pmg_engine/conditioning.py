@@ -17,17 +17,6 @@ CONTEXT = 77  # CLIP's text context: SD1.5's cross-attention was trained on exac
 MIN_TARGET_ROWS = 24  # when both parts do not fit, the target keeps at least this many rows
 
 
-def normalise_weights(w_p: float, w_t: float) -> tuple[float, float]:
-    """Scale a weight pair so its larger weight is 1: 0:4 -> (0, 1), 1:3 -> (⅓, 1), 2:2 -> (1, 1).
-
-    The dominant part stays at the scale the U-Net was trained on; the other is attenuated.
-    """
-    if w_p < 0 or w_t < 0 or max(w_p, w_t) == 0:
-        raise ValueError(f"weights w_p:w_t = {w_p}:{w_t} must be non-negative and not both 0")
-    top = max(w_p, w_t)
-    return w_p / top, w_t / top
-
-
 @dataclass(frozen=True)
 class EncodedPrompt:
     """One prompt through the text encoder: its content rows BOS..EOS, (n, D)."""

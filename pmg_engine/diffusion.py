@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import torch
 
-from pmg_engine.candidates import Candidate, CandidateSet, StickerRequest
-from pmg_engine.conditioning import encode_prompts, fit_condition, normalise_weights, preference_rows
+from pmg_engine.candidates import Candidate, CandidateSet, StickerRequest, normalise_weights
+from pmg_engine.conditioning import encode_prompts, fit_condition, preference_rows
 from pmg_engine.model_sources import ModelUnavailableError, resolve_model
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pmg_engine.behaviors import StickerSent, UserBehaviors
-from pmg_engine.candidates import StickerRequest
-from pmg_engine.conditioning import normalise_weights
+from pmg_engine.candidates import StickerRequest, normalise_weights
 from pmg_engine.keyword_rules import key
 from pmg_engine.keywords import KeywordEngine, Understanding
 from pmg_engine.mood import MoodModel

@@ -59,6 +59,7 @@ def test_an_emoji_the_user_sent_wins_and_among_several_the_face() -> None:
     assert _art("dog", ("🐕", "🐶")) == ("🐶", "sent")
     assert _art("Corgi", ("🐈", "🐩")) == ("🐩", "sent")  # poodle: a dog by the synonym table
     assert _art("cat", ("🐈‍⬛",)) == ("🐈‍⬛", "sent")  # black cat
+    assert _art("cat", ("😾", "🐈", "🙀")) == ("🐱", "sent")  # expression variants are the cat's face
     assert _art("dog", ("🐈", "🇫🇷", "not an emoji")) == ("🐶", "name")  # none draws a dog
 
 

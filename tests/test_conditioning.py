@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+from pmg_engine.candidates import normalise_weights
 from pmg_engine.conditioning import (
     CONTEXT,
     MIN_TARGET_ROWS,
     EncodedPrompt,
     fit_condition,
-    normalise_weights,
     preference_rows,
 )
 
@@ -36,7 +36,7 @@ def test_the_larger_weight_becomes_one(pair: tuple[float, float], expected: tupl
 
 @pytest.mark.parametrize("pair", [(0, 0), (-1, 2)])
 def test_unusable_weights_are_refused(pair: tuple[float, float]) -> None:
-    with pytest.raises(ValueError, match="non-negative"):
+    with pytest.raises(ValueError, match="non-negative and not both zero"):
         normalise_weights(*pair)
 
 

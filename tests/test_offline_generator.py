@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pmg_engine.candidates import StickerRequest
-from pmg_engine.conditioning import normalise_weights
+from pmg_engine.candidates import StickerRequest, normalise_weights
 from pmg_engine.mood import SentenceEmbedder
 from pmg_engine.offline_generator import OfflineGenerator
 from pmg_engine.safety import KeywordDenyList, NsfwGate
@@ -51,7 +50,7 @@ def test_balanced_alpha_picks_the_users_character_showing_the_mood(
     details = chosen_details(result)
     assert details["character"] == emoji
     assert details["face"] in {"variant", "surgery"}  # the character's own face shows the mood
-    assert 0 < float(details["w_p"]) and 0 < float(details["w_t"])  # type: ignore[arg-type]
+    assert float(details["w_p"]) > 0 and float(details["w_t"]) > 0  # type: ignore[arg-type]
     assert len(result.candidates) == 5 and not any(c.flagged for c in result.candidates)
 
 

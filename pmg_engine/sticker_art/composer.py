@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from pmg_engine.candidates import normalise_weights
 from pmg_engine.sticker_art.faces import face_for
 from pmg_engine.sticker_art.moods import ANCHORS, Cue, MoodStyle, style
 from pmg_engine.sticker_art.render import (
@@ -45,14 +46,6 @@ class Composition:
     seed: int  # small layout jitter (symbol positions, tilt) comes from it
 
 
-def _normalised(weights: tuple[float, float]) -> tuple[float, float]:
-    w_p, w_t = weights
-    if w_p < 0 or w_t < 0 or max(w_p, w_t) == 0:
-        raise ValueError(f"weights (w_p, w_t) must be non-negative and not both zero, got {weights}")
-    top = max(w_p, w_t)
-    return w_p / top, w_t / top
-
-
 def _tint_cue(look: MoodStyle) -> str:
     return f"{look.tint[0]} tint"
 
@@ -61,7 +54,7 @@ def _plan_one(
     character: str | None, name: str | None, mood: str, weights: tuple[float, float], seed: int
 ) -> Composition:
     look = style(mood)
-    w_p, w_t = _normalised(weights)
+    w_p, w_t = normalise_weights(*weights)
     captions = look.captions[seed % 2]
     every_cue = tuple(cue.name for cue in look.cues)
     if character is None or w_p == 0:  # the mood alone

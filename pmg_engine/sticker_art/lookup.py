@@ -32,6 +32,8 @@ NOT_CHARACTER_WORDS = (
 # Typos are corrected only to characters (animals and the synonym table), in words of 5+ letters:
 # one edit from an emoji name is often another English word ("father" -> "feather", "late" -> "latte").
 # Measured on 600 common words: these settings take 2 ("money" -> "monkey", "board" -> "boar").
+# Expression variants are the character's face: a user who sends 😾 and 🙀 sends cat faces (🐱).
+EXPRESSION_OF = {**dict.fromkeys("😺😸😹😻😼😽🙀😿😾", "🐱"), **dict.fromkeys("🙈🙉🙊", "🐵")}
 FUZZY_CUTOFF = 0.85
 FUZZY_MIN_LETTERS = 5
 SUGGESTION_CUTOFF = 0.6  # a near miss among all names is a better choice than any animal
@@ -224,7 +226,8 @@ def _suggestions(keyword: str) -> tuple[str, ...]:
 def _sent(index: _Index, keyword: str, sent_emoji: Sequence[str]) -> str | None:
     """Rule 1: an emoji the user sent that draws the keyword's character, its "X face" art first."""
     character = canonical(_plain(keyword))
-    drawn = [index.by_plain.get(symbol.replace("\ufe0f", "")) for symbol in sent_emoji]
+    plain = [symbol.replace("\ufe0f", "") for symbol in sent_emoji]
+    drawn = [index.by_plain.get(EXPRESSION_OF.get(symbol, symbol)) for symbol in plain]
     matching = [s for s in drawn if s and character in index.characters[s]]
     return min(matching, key=lambda s: (FACE, s) not in index.ranked[character], default=None)
 
