@@ -18,6 +18,7 @@ from adapters.store.errors import StoreError
 from bot.cli_support import fail, load_keyword_engine, load_settings, out
 from bot.doctor import run_doctor
 from bot.eval_cli import eval_app
+from bot.retrain_cli import run_retrain
 from bot.sticker_cli import demo, sticker
 
 app = typer.Typer(help="pmg-stickers: personalized emoticon stickers (PMG, WWW '24).", no_args_is_help=True)
@@ -26,6 +27,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(eval_app, name="eval")
 app.command()(sticker)
 app.command()(demo)
+app.command("retrain")(run_retrain)
 
 
 @app.callback()

@@ -63,6 +63,8 @@ def load_engines(settings: Settings) -> tuple[KeywordEngine, StickerMaker]:
     stage1 = load_keyword_engine(settings)
     with err.status(f"loading the {settings.profile} profile's generator, scorer and safety gate"):
         try:
-            return stage1, build_sticker_maker(settings, embedder=stage1.mood_model.features.embedder)
+            return stage1, build_sticker_maker(
+                settings, embedder=stage1.mood_model.features.embedder, llm=stage1.llm
+            )
         except ModelUnavailableError as error:
             fail(str(error))

@@ -8,26 +8,43 @@ from typing import TYPE_CHECKING
 from bot.settings import Settings
 
 if TYPE_CHECKING:
+    from pmg_engine.diffusion import DiffusionGenerator
+    from pmg_engine.llm import ChatLLM
     from pmg_engine.mood import SentenceEmbedder
     from pmg_engine.stickers import StickerMaker
 
 log = logging.getLogger(__name__)
 
 
-def build_sticker_maker(settings: Settings, *, embedder: SentenceEmbedder | None = None) -> StickerMaker:
+def diffusion_generator(settings: Settings) -> DiffusionGenerator:
+    """The tiny profile's random pipeline (built on first use) or SD1.5 from PMG_SD_MODEL."""
+    from pmg_engine.diffusion import DiffusionGenerator, DiffusionOptions
+    from pmg_engine.tiny_models import build_sd_pipeline
+
+    options = DiffusionOptions(steps=settings.sd_steps, guidance_scale=settings.sd_guidance_scale)
+    if settings.profile == "tiny":
+        folder = build_sd_pipeline(settings.model_cache_dir / "tiny-sd15")
+        return DiffusionGenerator.load(str(folder), options=options, safety_checker=False)
+    return DiffusionGenerator.load(settings.sd_model, options=options)
+
+
+def build_sticker_maker(
+    settings: Settings, *, embedder: SentenceEmbedder | None = None, llm: ChatLLM | None = None
+) -> StickerMaker:
     """Stage 2 for `settings.profile`; a missing model raises ModelUnavailableError naming its setting.
 
-    `embedder`: stage 1's sentence embedder, shared by the offline scorer instead of a second copy.
+    `embedder`, `llm`: stage 1's, shared instead of second copies (the MiniLM scorer of the offline
+    profile; the base of the bias-correction LLM for the diffusion profiles).
     """
-    from pmg_engine.diffusion import DiffusionGenerator, DiffusionOptions
+    from pmg_engine.llm import ChatLLM
     from pmg_engine.model_sources import resolve_open_clip_weights
     from pmg_engine.mood import SentenceEmbedder
     from pmg_engine.safety import KeywordDenyList, NsfwGate
     from pmg_engine.scoring import ClipScorer, Scorer, TextScorer
+    from pmg_engine.soft_prompt import SoftPreferences
     from pmg_engine.stickers import StickerMaker
 
     deny_list = KeywordDenyList(settings.denied_keywords)
-    options = DiffusionOptions(steps=settings.sd_steps, guidance_scale=settings.sd_guidance_scale)
     if settings.profile == "offline":
         from pmg_engine.offline_generator import OfflineGenerator
 
@@ -35,23 +52,26 @@ def build_sticker_maker(settings: Settings, *, embedder: SentenceEmbedder | None
         maker = StickerMaker(
             OfflineGenerator(), scorer, gate=NsfwGate(settings.nsfw_threshold), deny_list=deny_list
         )
-    elif settings.profile == "tiny":
-        from pmg_engine.tiny_models import build_tiny_models
-
-        tiny = build_tiny_models(settings.model_cache_dir)
-        generator = DiffusionGenerator.load(str(tiny.sd_folder), options=options, safety_checker=False)
-        maker = StickerMaker(
-            generator,
-            ClipScorer(tiny.clip_name, tiny.clip_weights),
-            gate=NsfwGate(settings.nsfw_threshold),
-            deny_list=deny_list,
-        )
     else:
-        weights = resolve_open_clip_weights(
-            settings.clip_model, settings.clip_pretrained, setting="PMG_CLIP_PRETRAINED"
+        generator = diffusion_generator(settings)
+        if settings.profile == "tiny":
+            from pmg_engine.tiny_models import build_clip_scorer
+
+            clip_name, clip_weights = build_clip_scorer(settings.model_cache_dir / "tiny-clip")
+            gate = NsfwGate(settings.nsfw_threshold)
+        else:
+            clip_name = settings.clip_model
+            clip_weights = resolve_open_clip_weights(
+                clip_name, settings.clip_pretrained, setting="PMG_CLIP_PRETRAINED"
+            )
+            gate = None  # SD's own safety checker runs inside the pipeline
+        scorer = ClipScorer(clip_name, clip_weights, device=str(generator.pipeline.device))
+        soft = SoftPreferences(
+            llm or ChatLLM.load(settings.llm_model, settings.model_cache_dir / "llm"),
+            tokens=settings.soft_tokens,
+            prefixes=settings.soft_prefixes,
+            text_width=generator.pipeline.text_encoder.config.hidden_size,
         )
-        generator = DiffusionGenerator.load(settings.sd_model, options=options)
-        scorer = ClipScorer(settings.clip_model, weights, device=str(generator.pipeline.device))
-        maker = StickerMaker(generator, scorer, gate=None, deny_list=deny_list)
+        maker = StickerMaker(generator, scorer, gate=gate, deny_list=deny_list, soft=soft)
     log.info("stage 2 ready: profile %s, %s", settings.profile, maker.models)
     return maker

@@ -168,6 +168,8 @@ def database_checks(settings: Settings) -> list[Check]:
         detail = (
             f"checkpoint {version}" if version else "no trained checkpoint: generation uses keywords alone"
         )
+        if settings.profile == "offline":
+            detail += " (the offline composer has no text space for them; used by tiny and sd15)"
         checks.append(Check(section, "soft preference embeddings", None, detail))
     elif revision is None or revision in known_revisions():
         checks.append(

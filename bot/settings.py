@@ -137,6 +137,31 @@ class Settings(BaseSettings):
         le=1.0,
         description="NSFW gate (offline, tiny): a candidate scoring this or more is dropped.",
     )
+    soft_tokens: int = Field(
+        4, ge=1, le=32, description="L: learnable multimodal tokens after the behavior prompt."
+    )
+    soft_prefixes: int = Field(
+        4, ge=1, le=64, description="S: P-Tuning v2 prefix vectors in every LLM layer."
+    )
+    train_steps: int = Field(100, ge=1, le=100_000, description="Optimizer steps of one `pmg retrain`.")
+    train_batch_size: int = Field(4, ge=1, le=256, description="Examples per training step.")
+    train_learning_rate: float = Field(
+        1e-3,
+        gt=0.0,
+        le=1.0,
+        description="AdamW learning rate of the prefixes, tokens and mapper (paper: 1e-5 on Llama-2-7B).",
+    )
+    train_val_fraction: float = Field(
+        0.25,
+        ge=0.0,
+        lt=1.0,
+        description="Share of training users held out to decide whether a new checkpoint is promoted.",
+    )
+    train_checkpoint_every: int = Field(
+        25,
+        ge=1,
+        description="Steps between resumable snapshots (`pmg retrain --resume` continues from the last).",
+    )
     history_items: int = Field(
         10, ge=1, le=100, description="n: sticker/message history items read per user."
     )

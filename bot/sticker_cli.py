@@ -43,6 +43,7 @@ def _report(reply: StickerReply, settings: Settings, path: Path | None, sheet: P
         "candidates": [c.summary() for c in result.candidates],
         "chosen": result.chosen,
         "notes": result.notes,
+        "checkpoint_version": result.checkpoint_version,
         "path": str(path) if path else None,
         "sheet": str(sheet) if sheet else None,
         "generation_id": reply.generation_id,
@@ -54,6 +55,10 @@ def _print_report(report: dict[str, Any]) -> None:
     out.print(
         f"[bold]profile:[/] {report['profile']}  ({'; '.join(report['models'].values())})", highlight=False
     )
+    if report["checkpoint_version"]:
+        out.print(
+            f"[bold]soft preference embeddings:[/] checkpoint {report['checkpoint_version']}", highlight=False
+        )
     if not report["personalized"]:
         out.print("[yellow]no history for this user: the sticker follows the conversation's mood alone[/]")
     out.print(
@@ -162,16 +167,33 @@ def run_sticker(
 
 
 async def seed_demo_history(store: SqliteBehaviorStore, user: UserKey, history: dict[str, Any]) -> None:
-    """Give the demo user a sticker history once (a rerun does not add it again)."""
-    from pmg_engine.behaviors import StickerSent
-
+    """Give the demo user, and a few other demo users, a sticker history with images, once (a rerun adds
+    nothing). All of them consent to personalization and training, so `pmg retrain` has data."""
     if await store.recent_history(user, 1):
         return
-    await store.set_consent(user, personalize=True, display_name=history["name"])
-    for index, sticker in enumerate(history["stickers"]):
-        await store.record_sticker_use(user, "demo", StickerSent(**sticker), message_id=index)
-    for message in history["messages"]:
-        await store.record_message(user, "demo", message)
+    users = [(user, history["name"], history["stickers"], history["messages"])]
+    users += [
+        (UserKey.of(Platform.CONSOLE, other["name"]), other["name"], other["stickers"], [])
+        for other in history["training_users"]
+    ]
+    for key, name, stickers, messages in users:
+        await store.set_consent(key, personalize=True, train=True, display_name=name)
+        await _record_stickers(store, key, stickers)
+        for message in messages:
+            await store.record_message(key, "demo", message)
+
+
+async def _record_stickers(store: SqliteBehaviorStore, user: UserKey, stickers: list[dict[str, str]]) -> None:
+    """Each sticker with an image: its emoji's OpenMoji art as a 512-px WebP, as a platform would send it."""
+    from pmg_engine.behaviors import StickerSent
+    from pmg_engine.sticker_art.composer import plain_sticker
+    from pmg_engine.sticker_file import encode_sticker
+
+    for index, sticker in enumerate(stickers):
+        image = encode_sticker(plain_sticker(sticker["emoji"])).webp
+        await store.record_sticker_use(
+            user, f"demo-{user.external_id}", StickerSent(**sticker), message_id=index, image=image
+        )
 
 
 ProfileOption = Annotated[

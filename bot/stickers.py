@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from bot.behavior import GenerationRecord
 from bot.identity import UserKey
-from bot.personalization import Stage1, understand_request
+from bot.personalization import Stage1, behaviors_from_history, understand_request
 
 if TYPE_CHECKING:
     from adapters.store.behavior_store import SqliteBehaviorStore
@@ -26,6 +27,8 @@ class Stage2(Protocol):
     def models(self) -> dict[str, str]: ...
 
     def make(self, requests: list[StickerRequest], alphas: list[float]) -> list[StickerResult]: ...
+
+    def use_checkpoint(self, version: str, path: Path) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ async def make_sticker(
     )
     history = await store.recent_history(user, job.history_items)
     sent_emoji = tuple(item.sticker.emoji for item in history if item.sticker and item.sticker.emoji)
+    notes = await _serve_promoted_checkpoint(store, stage2)
     request = StickerRequest(
         preference_keywords=understanding.preferences.keywords,
         target_keywords=understanding.target_keywords,
@@ -78,9 +82,11 @@ async def make_sticker(
         weight_sets=list(job.weight_sets),
         seed=job.seed if seed is None else seed,
         sent_emoji=sent_emoji,
+        behaviors=behaviors_from_history(history, conversation) if history else None,
     )
     # Generation is CPU/GPU-bound: off the event loop, so the bot keeps answering meanwhile.
     [result] = await asyncio.to_thread(stage2.make, [request], [alpha])
+    result.notes = notes + result.notes
     seconds = time.perf_counter() - started
     models = {"llm": stage1.model_name, **stage2.models}
     chosen = result.candidates[result.chosen].candidate if result.chosen is not None else None
@@ -98,6 +104,7 @@ async def make_sticker(
         alpha=alpha,
         notes=result.notes,
         models=models,
+        checkpoint_version=result.checkpoint_version,
         timings={
             **{f"keywords_{stage}": t for stage, t in understanding.timings.items()},
             **{f"sticker_{stage}": t for stage, t in result.timings.items()},
@@ -110,3 +117,13 @@ async def make_sticker(
         record, image=result.files.webp if result.files else None, image_mime="image/webp"
     )
     return StickerReply(understanding, result, generation_id, bool(history), seconds, models)
+
+
+async def _serve_promoted_checkpoint(store: SqliteBehaviorStore, stage2: Stage2) -> list[str]:
+    """Hot swap: the checkpoint promoted by the last `retrain` serves from this request on."""
+    promoted = await store.promoted_checkpoint()
+    if promoted is None:
+        return []
+    version, sha256 = promoted
+    note = await asyncio.to_thread(stage2.use_checkpoint, version, store.blobs.path(sha256))
+    return [note] if note else []

@@ -11,6 +11,8 @@ if TYPE_CHECKING:
     import torch
     from PIL import Image
 
+    from pmg_engine.behaviors import UserBehaviors
+
 WeightSet = tuple[float, float]  # (w_p, w_t) as configured, e.g. (1, 3)
 
 
@@ -36,6 +38,7 @@ class StickerRequest:
     seed: int
     sent_emoji: tuple[str, ...] = ()  # emoji the user sent: the offline art lookup prefers them
     soft_embeddings: torch.Tensor | None = None  # (L, D) from the bias-correction LLM, when trained
+    behaviors: UserBehaviors | None = None  # the bias-correction LLM's input, when a checkpoint serves
 
     def candidate_seed(self, index: int) -> int:
         """Each candidate's own seed: a result can be reproduced from the record alone."""

@@ -67,7 +67,7 @@ class ChatLLM:
         """The assistant's next reply to each conversation: greedy, all in one padded batch, stripped."""
         if not conversations:
             return []
-        prompts = self._encode(conversations)
+        prompts = self.encode_chat(conversations)
         greedy = GenerationConfig(
             max_new_tokens=max_new_tokens,
             do_sample=False,
@@ -94,7 +94,7 @@ class ChatLLM:
         n_options = len(options)
         if not conversations:
             return torch.zeros(0, n_options)
-        prompts = self._encode(conversations)
+        prompts = self.encode_chat(conversations)
         prompt_mask = prompts["attention_mask"]  # (C, P), left-padded
         prompt_lengths = prompt_mask.sum(dim=1)  # (C,)
         device = prompt_mask.device
@@ -165,7 +165,7 @@ class ChatLLM:
         """How many tokens each option has, shape (len(options),): the divisor for per-token scores."""
         return torch.tensor([len(ids) for ids in self._option_ids(options)])
 
-    def _encode(self, conversations: list[Conversation]) -> dict[str, torch.Tensor]:
+    def encode_chat(self, conversations: list[Conversation]) -> dict[str, torch.Tensor]:
         """Chat-template prompts ending in the assistant's turn, left-padded: input_ids, attention_mask (B, P)."""
         encoded = self.tokenizer.apply_chat_template(
             conversations,

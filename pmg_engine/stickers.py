@@ -6,11 +6,14 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from pmg_engine.candidates import Candidate, Generator, StickerRequest
+from pmg_engine.prompts import soft_prompt
 from pmg_engine.safety import ImageGate, KeywordDenyList
 from pmg_engine.scoring import Scorer
 from pmg_engine.selection import best_index, check_alpha, z_score
+from pmg_engine.soft_prompt import CheckpointError, SoftPreferences
 from pmg_engine.sticker_file import StickerFiles, encode_sticker
 
 log = logging.getLogger(__name__)
@@ -56,6 +59,7 @@ class StickerResult:
     files: StickerFiles | None
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    checkpoint_version: str | None = None  # the soft-embedding checkpoint used, None: keywords alone
 
 
 def keyword_text(keywords: Sequence[str]) -> str:
@@ -67,12 +71,42 @@ class StickerMaker:
     """The engine's stage 2, profile-neutral: any Generator, any Scorer, an optional NSFW gate."""
 
     def __init__(
-        self, generator: Generator, scorer: Scorer, *, gate: ImageGate | None, deny_list: KeywordDenyList
+        self,
+        generator: Generator,
+        scorer: Scorer,
+        *,
+        gate: ImageGate | None,
+        deny_list: KeywordDenyList,
+        soft: SoftPreferences | None = None,
     ) -> None:
         self.generator = generator
         self.scorer = scorer
         self.gate = gate
         self.deny_list = deny_list
+        self.soft = soft  # None: the generator has no text space for E_m (the offline composer)
+
+    def use_checkpoint(self, version: str, path: Path) -> str | None:
+        """Serve this soft-embedding checkpoint from the next batch on; a refused one is logged, the one
+        serving (or keywords alone) stays, and the returned note says so."""
+        if self.soft is None:
+            return None
+        try:
+            self.soft.use(version, path)
+        except CheckpointError as error:
+            log.error("checkpoint %s refused: %s", version, error)
+            return f"checkpoint {version} could not be used ({error}); keywords alone shape this sticker"
+        return None
+
+    def _with_soft_embeddings(self, requests: list[StickerRequest]) -> list[StickerRequest]:
+        """E_m for every request that brings its behaviors, in one forward pass of the bias-correction LLM."""
+        asking = [(i, r.behaviors) for i, r in enumerate(requests) if r.behaviors is not None]
+        soft = self.soft.embed([soft_prompt(behaviors) for _, behaviors in asking]) if self.soft else None
+        if soft is None:
+            return requests
+        requests = list(requests)
+        for row, (i, _) in enumerate(asking):
+            requests[i] = replace(requests[i], soft_embeddings=soft[row])
+        return requests
 
     @property
     def models(self) -> dict[str, str]:
@@ -93,7 +127,8 @@ class StickerMaker:
             check_alpha(alpha)
         started = time.perf_counter()
         screened = [self._screen(r) for r in requests]
-        requests = [r for r, _ in screened]
+        requests = self._with_soft_embeddings([r for r, _ in screened])
+        version = self.soft.version if self.soft is not None and self.soft.model is not None else None
         sets = self.generator.generate(requests)
         generated = time.perf_counter()
 
@@ -116,7 +151,17 @@ class StickerMaker:
             if any(s.flagged for s in scored):
                 log.warning("safety dropped %d of %d candidates", sum(s.flagged for s in scored), len(scored))
             files = encode_sticker(candidates[chosen].image) if chosen is not None else None
-            results.append(StickerResult(request, alpha, scored, chosen, files, notes + candidate_set.notes))
+            results.append(
+                StickerResult(
+                    request,
+                    alpha,
+                    scored,
+                    chosen,
+                    files,
+                    notes + candidate_set.notes,
+                    checkpoint_version=version,
+                )
+            )
         finished = time.perf_counter()
         timings = {
             "generate": generated - started,

@@ -190,3 +190,8 @@ def render(composition: Composition, size: int = 512) -> Image.Image:
         text = outlined_text(composition.caption, look.colour, bx1 - bx0, round((by1 - by0) * 0.8))
         canvas.alpha_composite(text, ((size - text.width) // 2, by0 + (by1 - by0 - text.height) // 2))
     return cut_out(canvas, max(2, round(BORDER * scale)))
+
+
+def plain_sticker(symbol: str, size: int = 512) -> Image.Image:
+    """The emoji's own art as a sticker (trimmed, cut-out border, no mood): what a sticker set holds."""
+    return render(Composition(symbol, None, "neutral", 1.0, 0.0, "art", (), None, 0), size)
