@@ -70,7 +70,7 @@ def run_retrain(
     try:
         with RetrainLock(settings.data_dir):
             report = asyncio.run(run())
-    except (RetrainError, ModelUnavailableError, CheckpointError) as error:
+    except (RetrainError, ModelUnavailableError, CheckpointError, FloatingPointError) as error:
         fail(str(error))
     finally:
         signal.signal(signal.SIGINT, previous)
