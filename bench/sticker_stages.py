@@ -30,26 +30,28 @@ WEIGHTS = [(0.0, 4.0), (1.0, 3.0), (2.0, 2.0), (3.0, 1.0), (4.0, 0.0)]
 async def _offline_runs(data_dir: Path, repeats: int) -> list[dict[str, float]]:
     from adapters.store.behavior_store import SqliteBehaviorStore
     from bot.cli_support import load_engines
+    from bot.composition import running_service, sticker_job
     from bot.identity import Platform, UserKey
     from bot.settings import Settings
     from bot.sticker_cli import demo_history, seed_demo_history
-    from bot.stickers import StickerJob, make_sticker
+    from bot.stickers import make_sticker
 
     settings = Settings(profile="offline", data_dir=data_dir)
     stage1, stage2 = load_engines(settings)
-    job = StickerJob("offline", settings.history_items, settings.weight_sets, settings.seed)
+    job = sticker_job(settings)
     user = UserKey.of(Platform.CONSOLE, "bench")
     with tempfile.TemporaryDirectory(prefix="pmg-bench-") as scratch:
         url = f"sqlite+aiosqlite:///{Path(scratch) / 'bench.db'}"
-        async with await SqliteBehaviorStore.open(url, Path(scratch) / "blobs") as store:
+        async with (
+            await SqliteBehaviorStore.open(url, Path(scratch) / "blobs") as store,
+            running_service(stage1, stage2, settings) as service,
+        ):
             await seed_demo_history(store, user, demo_history())
-            await make_sticker(
-                store, stage1, stage2, job, user, CONVERSATIONS[0], alpha=0.5
-            )  # warm-up, caches k^p
+            await make_sticker(store, service, job, user, CONVERSATIONS[0], alpha=0.5)  # warm-up, caches k^p
             timings = []
             for n in range(repeats):
                 reply = await make_sticker(
-                    store, stage1, stage2, job, user, CONVERSATIONS[n % len(CONVERSATIONS)], alpha=0.5
+                    store, service, job, user, CONVERSATIONS[n % len(CONVERSATIONS)], alpha=0.5
                 )
                 timings.append(
                     stage_seconds(reply.seconds, reply.understanding.timings, reply.result.timings)
@@ -65,7 +67,7 @@ def stage_seconds(total: float, keywords: dict[str, float], sticker: dict[str, f
         "NSFW gate": sticker["safety"],
         "score + z + encode": sticker["score_and_encode"],
     }
-    stages["store + rest"] = total - sum(stages.values())
+    stages["store + service + rest"] = total - sum(stages.values())
     stages["total"] = total
     return stages
 

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from bot.settings import Settings
 
 if TYPE_CHECKING:
+    from bot.personalization import Stage1
+    from bot.service import StickerService
+    from bot.sticker_engine import EngineOutcome, EngineRequest
+    from bot.stickers import Stage2, StickerJob
     from pmg_engine.diffusion import DiffusionGenerator
     from pmg_engine.llm import ChatLLM
     from pmg_engine.mood import SentenceEmbedder
@@ -75,3 +81,38 @@ def build_sticker_maker(
         maker = StickerMaker(generator, scorer, gate=gate, deny_list=deny_list, soft=soft)
     log.info("stage 2 ready: profile %s, %s", settings.profile, maker.models)
     return maker
+
+
+def sticker_job(settings: Settings) -> StickerJob:
+    """How this installation makes stickers, from its settings."""
+    from bot.stickers import StickerJob
+    from pmg_engine.keywords import keyword_model_name
+
+    return StickerJob(
+        settings.profile,
+        settings.history_items,
+        settings.weight_sets,
+        settings.seed,
+        keyword_model_name(settings.llm_model, settings.preference_attributes),
+    )
+
+
+@asynccontextmanager
+async def running_service(
+    stage1: Stage1, stage2: Stage2, settings: Settings
+) -> AsyncIterator[StickerService[EngineRequest, EngineOutcome]]:
+    """The in-process sticker service over loaded stages, sized by the settings, stopped on exit."""
+    from bot.service import StickerService
+    from bot.sticker_engine import StickerEngine
+
+    service: StickerService[EngineRequest, EngineOutcome] = StickerService(
+        StickerEngine.loaded(stage1, stage2, settings.weight_sets),
+        queue_max=settings.queue_max,
+        batch_window_s=settings.batch_window_ms / 1000,
+        max_batch=settings.max_batch,
+    )
+    await service.start()
+    try:
+        yield service
+    finally:
+        await service.stop()

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import Progress
 from rich.table import Table
 
 from bot.cli_support import fail, load_engines, load_keyword_engine, load_settings, out
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 eval_app = typer.Typer(help="Measure keywords, mood and stickers on labelled data.", no_args_is_help=True)
 
@@ -48,23 +51,24 @@ def eval_personas(
     settings = load_settings()
     with Progress(transient=True, disable=as_json) as progress:
         if stickers:
+            from bot.composition import running_service, sticker_job
             from bot.sticker_eval import evaluate_persona_stickers
-            from bot.stickers import StickerJob
             from pmg_engine.contact_sheet import contact_sheet
 
             stage1, stage2 = load_engines(settings)
             task = progress.add_task("making stickers", total=len(personas))
-            job = StickerJob(settings.profile, settings.history_items, settings.weight_sets, settings.seed)
-            report, chosen = asyncio.run(
-                evaluate_persona_stickers(
-                    stage1,
-                    stage2,
-                    job,
-                    personas,
-                    alpha=settings.alpha,
-                    progress=lambda done: progress.update(task, completed=done),
-                )
-            )
+
+            async def evaluate() -> tuple[dict[str, Any], list[tuple[Image.Image, str]]]:
+                async with running_service(stage1, stage2, settings) as service:
+                    return await evaluate_persona_stickers(
+                        service,
+                        sticker_job(settings),
+                        personas,
+                        alpha=settings.alpha,
+                        progress=lambda done: progress.update(task, completed=done),
+                    )
+
+            report, chosen = asyncio.run(evaluate())
             if sheet is not None and chosen:
                 contact_sheet(
                     [image for image, _ in chosen],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from bot.behavior import Behavior, CachedPreferences
@@ -36,25 +37,59 @@ def behaviors_from_history(history: list[Behavior], conversation: list[str]) -> 
     )
 
 
-async def understand_request(
-    store: SqliteBehaviorStore, engine: Stage1, user: UserKey, conversation: list[str], *, history_items: int
-) -> Understanding:
-    """Keywords, mood and target for one request; a user whose history has not changed since their
-    keywords were made gets them from the store, and the LLM is asked only about the mood's look."""
+@dataclass(frozen=True)
+class UserContext:
+    """What a request knows of its user before the engine runs: history, behaviors, valid cached k^p."""
+
+    history: list[Behavior]
+    behaviors: UserBehaviors
+    cached: Preferences | None  # None: ask the LLM; Preferences([]) for a user with no history
+    watermark: int
+
+
+async def load_context(
+    store: SqliteBehaviorStore,
+    keyword_model: str,
+    user: UserKey,
+    conversation: list[str],
+    *,
+    history_items: int,
+) -> UserContext:
+    """The user's recent history as behaviors, and their cached preference keywords when still valid
+    (same history watermark, same LLM and questions)."""
     from pmg_engine.preferences import Preferences
 
     history = await store.recent_history(user, history_items)
     watermark = await store.behavior_watermark(user)
     cached = await store.cached_preferences(user)
-    if cached is not None and (cached.watermark, cached.model) != (watermark, engine.model_name):
+    if cached is not None and (cached.watermark, cached.model) != (watermark, keyword_model):
         cached = None  # made from an older history or another model: stale
     hit = Preferences.from_cache(cached.keywords) if cached is not None else None
     if not history:
         hit = Preferences([], None)  # nothing to learn a preference from: the sticker follows the mood
-    behaviors = behaviors_from_history(history, conversation)
-    # The engine is CPU-bound torch work: off the event loop, so the bot keeps answering meanwhile.
-    [understanding] = await asyncio.to_thread(engine.understand, [behaviors], [hit])
-    if hit is None:
+    return UserContext(history, behaviors_from_history(history, conversation), hit, watermark)
+
+
+async def remember_preferences(
+    store: SqliteBehaviorStore,
+    user: UserKey,
+    context: UserContext,
+    understanding: Understanding,
+    keyword_model: str,
+) -> None:
+    """Cache freshly made preference keywords under the watermark they came from."""
+    if context.cached is None:
         keywords = understanding.preferences.keywords
-        await store.store_preferences(user, CachedPreferences(keywords, watermark, engine.model_name))
+        await store.store_preferences(user, CachedPreferences(keywords, context.watermark, keyword_model))
+
+
+async def understand_request(
+    store: SqliteBehaviorStore, engine: Stage1, user: UserKey, conversation: list[str], *, history_items: int
+) -> Understanding:
+    """Keywords, mood and target for one request; a user whose history has not changed since their
+    keywords were made gets them from the store, and the LLM is asked only about the mood's look."""
+    context = await load_context(store, engine.model_name, user, conversation, history_items=history_items)
+    # The engine is CPU-bound torch work: off the event loop, so the bot keeps answering meanwhile.
+    [understanding] = await asyncio.to_thread(engine.understand, [context.behaviors], [context.cached])
+    await remember_preferences(store, user, context, understanding, engine.model_name)
     return understanding

@@ -108,7 +108,8 @@ def run_sticker(
     seed_history: dict[str, Any] | None = None,
 ) -> None:
     """Load the engines, make one sticker, write its files, print (or JSON) what happened."""
-    from bot.stickers import StickerJob, make_sticker
+    from bot.composition import running_service, sticker_job
+    from bot.stickers import make_sticker
     from pmg_engine.selection import check_alpha
     from pmg_engine.stickers import NothingToDrawError
 
@@ -120,17 +121,20 @@ def run_sticker(
     if not turns:
         fail('give the conversation to answer, e.g. pmg sticker --user ann "we won the match!!"', code=2)
     stage1, stage2 = load_engines(settings)
-    job = StickerJob(settings.profile, settings.history_items, settings.weight_sets, settings.seed)
 
     async def run() -> StickerReply:
         from adapters.store.behavior_store import SqliteBehaviorStore
 
         key = UserKey.of(Platform.CONSOLE, user)
-        async with await SqliteBehaviorStore.open(settings.database_url, settings.blob_dir) as store:
+        async with (
+            await SqliteBehaviorStore.open(settings.database_url, settings.blob_dir) as store,
+            running_service(stage1, stage2, settings) as service,
+        ):
             if seed_history is not None:
                 await seed_demo_history(store, key, seed_history)
+            turns_used = turns[-settings.conversation_turns :]
             return await make_sticker(
-                store, stage1, stage2, job, key, turns[-settings.conversation_turns :], alpha=alpha, seed=seed
+                store, service, sticker_job(settings), key, turns_used, alpha=alpha, seed=seed
             )
 
     try:

@@ -8,18 +8,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.identity import Platform, UserKey
-from bot.personalization import Stage1
-from bot.stickers import Stage2, StickerJob, make_sticker
+from bot.service import StickerService
+from bot.stickers import StickerJob, make_sticker
 
 if TYPE_CHECKING:
     from PIL import Image
 
+    from bot.sticker_engine import EngineOutcome, EngineRequest
     from pmg_engine.evaluation import Persona
 
 
 async def evaluate_persona_stickers(
-    stage1: Stage1,
-    stage2: Stage2,
+    service: StickerService[EngineRequest, EngineOutcome],
     job: StickerJob,
     personas: list[Persona],
     *,
@@ -44,7 +44,7 @@ async def evaluate_persona_stickers(
                 for message in persona.behaviors.messages:
                     await store.record_message(user, chat, message)
                 reply = await make_sticker(
-                    store, stage1, stage2, job, user, persona.behaviors.conversation, alpha=alpha
+                    store, service, job, user, persona.behaviors.conversation, alpha=alpha
                 )
                 row = stage1_row(persona, reply.understanding, reply.seconds)
                 result = reply.result

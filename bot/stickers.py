@@ -1,20 +1,22 @@
-"""The /sticker use case, platform-neutral: stage 1 (keywords, mood) → stage 2 (candidates, z) → the
-chosen sticker stored as a blob and the whole generation recorded."""
+"""The /sticker use case, platform-neutral: the user's context from the store → the sticker service
+(stage 1 and stage 2, batched with other users) → the chosen sticker stored and the generation recorded."""
 
 from __future__ import annotations
 
-import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from bot.behavior import GenerationRecord
 from bot.identity import UserKey
-from bot.personalization import Stage1, behaviors_from_history, understand_request
+from bot.personalization import load_context, remember_preferences
+from bot.service import ProgressCallback, StickerService
 
 if TYPE_CHECKING:
     from adapters.store.behavior_store import SqliteBehaviorStore
+    from bot.sticker_engine import EngineOutcome, EngineRequest
     from pmg_engine.candidates import StickerRequest, WeightSet
     from pmg_engine.keywords import Understanding
     from pmg_engine.stickers import StickerResult
@@ -26,7 +28,9 @@ class Stage2(Protocol):
     @property
     def models(self) -> dict[str, str]: ...
 
-    def make(self, requests: list[StickerRequest], alphas: list[float]) -> list[StickerResult]: ...
+    def make(
+        self, requests: list[StickerRequest], alphas: list[float], *, interrupted: Callable[[], bool] = ...
+    ) -> list[StickerResult]: ...
 
     def use_checkpoint(self, version: str, path: Path) -> str | None: ...
 
@@ -45,18 +49,19 @@ class StickerReply:
 
 @dataclass(frozen=True)
 class StickerJob:
-    """How stickers are made here: the profile, n history items, the weight sets and the base seed."""
+    """How stickers are made here: the profile, n history items, the weight sets, the base seed, and the
+    name of the keyword model (cached preference keywords made by another are stale)."""
 
     profile: str
     history_items: int
     weight_sets: list[WeightSet]
     seed: int
+    keyword_model: str
 
 
 async def make_sticker(
     store: SqliteBehaviorStore,
-    stage1: Stage1,
-    stage2: Stage2,
+    service: StickerService[EngineRequest, EngineOutcome],
     job: StickerJob,
     user: UserKey,
     conversation: list[str],
@@ -64,31 +69,32 @@ async def make_sticker(
     alpha: float,
     seed: int | None = None,
     chat: str | None = None,
+    progress: ProgressCallback | None = None,
+    deadline_s: float | None = None,
 ) -> StickerReply:
-    """One sticker for `user` in reply to `conversation`; the generation is recorded, the sticker kept."""
-    from pmg_engine.candidates import StickerRequest
+    """One sticker for `user` in reply to `conversation`, through the service (queued, batched with
+    other users'); the generation is recorded and the sticker kept. Raises the service's errors
+    (busy, cancelled, deadline) for the platform to word."""
+    from bot.sticker_engine import EngineRequest
 
     started = time.perf_counter()
-    understanding = await understand_request(
-        store, stage1, user, conversation, history_items=job.history_items
+    context = await load_context(
+        store, job.keyword_model, user, conversation, history_items=job.history_items
     )
-    history = await store.recent_history(user, job.history_items)
-    sent_emoji = tuple(item.sticker.emoji for item in history if item.sticker and item.sticker.emoji)
-    notes = await _serve_promoted_checkpoint(store, stage2)
-    request = StickerRequest(
-        preference_keywords=understanding.preferences.keywords,
-        target_keywords=understanding.target_keywords,
-        mood=understanding.mood.mood,
-        weight_sets=list(job.weight_sets),
+    promoted = await store.promoted_checkpoint()
+    request = EngineRequest(
+        behaviors=context.behaviors,
+        cached=context.cached,
+        alpha=alpha,
         seed=job.seed if seed is None else seed,
-        sent_emoji=sent_emoji,
-        behaviors=behaviors_from_history(history, conversation) if history else None,
+        personalized=bool(context.history),
+        checkpoint=(promoted[0], store.blobs.path(promoted[1])) if promoted else None,
     )
-    # Generation is CPU/GPU-bound: off the event loop, so the bot keeps answering meanwhile.
-    [result] = await asyncio.to_thread(stage2.make, [request], [alpha])
-    result.notes = notes + result.notes
+    outcome = await service.request(user, request, progress=progress, deadline_s=deadline_s)
+    understanding, result = outcome.understanding, outcome.result
+    await remember_preferences(store, user, context, understanding, job.keyword_model)
     seconds = time.perf_counter() - started
-    models = {"llm": stage1.model_name, **stage2.models}
+    models = {"llm": job.keyword_model, **getattr(service.engine, "models", {})}
     chosen = result.candidates[result.chosen].candidate if result.chosen is not None else None
     record = GenerationRecord(
         user=user,
@@ -116,14 +122,4 @@ async def make_sticker(
     generation_id = await store.record_generation(
         record, image=result.files.webp if result.files else None, image_mime="image/webp"
     )
-    return StickerReply(understanding, result, generation_id, bool(history), seconds, models)
-
-
-async def _serve_promoted_checkpoint(store: SqliteBehaviorStore, stage2: Stage2) -> list[str]:
-    """Hot swap: the checkpoint promoted by the last `retrain` serves from this request on."""
-    promoted = await store.promoted_checkpoint()
-    if promoted is None:
-        return []
-    version, sha256 = promoted
-    note = await asyncio.to_thread(stage2.use_checkpoint, version, store.blobs.path(sha256))
-    return [note] if note else []
+    return StickerReply(understanding, result, generation_id, bool(context.history), seconds, models)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -71,4 +71,6 @@ class Generator(Protocol):
     @property
     def models(self) -> dict[str, str]: ...
 
-    def generate(self, requests: Sequence[StickerRequest]) -> list[CandidateSet]: ...
+    def generate(
+        self, requests: Sequence[StickerRequest], *, interrupted: Callable[[], bool] = ...
+    ) -> list[CandidateSet]: ...

@@ -4,7 +4,7 @@ request is denoised in one batched call, conditioned on w_p·E^P and w_t·E^t vi
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -95,8 +95,16 @@ class DiffusionGenerator:
         prompt_embeds = torch.stack(conditions)  # (N, 77, D)
         return prompt_embeds, negative.expand_as(prompt_embeds)
 
-    def generate(self, requests: Sequence[StickerRequest]) -> list[CandidateSet]:
+    def generate(
+        self, requests: Sequence[StickerRequest], *, interrupted: Callable[[], bool] = lambda: False
+    ) -> list[CandidateSet]:
         prompt_embeds, negative_embeds = self.conditions(requests)
+
+        def stop_when_unwanted(pipe, step: int, timestep: int, tensors: dict[str, object]) -> dict[str, object]:
+            if interrupted():
+                pipe._interrupt = True  # diffusers stops before the next step
+            return tensors
+
         seeds = [r.candidate_seed(i) for r in requests for i in range(len(r.weight_sets))]
         device = self.pipeline.device
         generators = [torch.Generator(device=device).manual_seed(seed) for seed in seeds]
@@ -106,6 +114,7 @@ class DiffusionGenerator:
             num_inference_steps=self.options.steps,
             guidance_scale=self.options.guidance_scale,
             generator=generators,
+            callback_on_step_end=stop_when_unwanted,
         )
         flags = output.nsfw_content_detected or [False] * len(seeds)
         images = iter(zip(output.images, seeds, flags, strict=True))

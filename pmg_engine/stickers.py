@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -121,15 +121,22 @@ class StickerMaker:
         notes = [f"left out: {', '.join(dropped_p + dropped_t)}"] if dropped_p or dropped_t else []
         return replace(request, preference_keywords=preference, target_keywords=target), notes
 
-    def make(self, requests: Sequence[StickerRequest], alphas: Sequence[float]) -> list[StickerResult]:
-        """One sticker per request; all candidates of all requests in one generate call."""
+    def make(
+        self,
+        requests: Sequence[StickerRequest],
+        alphas: Sequence[float],
+        *,
+        interrupted: Callable[[], bool] = lambda: False,
+    ) -> list[StickerResult]:
+        """One sticker per request; all candidates of all requests in one generate call (which stops
+        early, between denoising steps, once `interrupted()` says nobody wants the batch any more)."""
         for alpha in alphas:
             check_alpha(alpha)
         started = time.perf_counter()
         screened = [self._screen(r) for r in requests]
         requests = self._with_soft_embeddings([r for r, _ in screened])
         version = self.soft.version if self.soft is not None and self.soft.model is not None else None
-        sets = self.generator.generate(requests)
+        sets = self.generator.generate(requests, interrupted=interrupted)
         generated = time.perf_counter()
 
         everything = [c for s in sets for c in s.candidates]

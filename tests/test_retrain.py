@@ -60,7 +60,7 @@ async def test_retrain_trains_checks_stores_and_promotes_only_if_better(
 async def test_a_promoted_checkpoint_serves_the_next_sticker(
     demo_store: SqliteBehaviorStore, settings: Settings, llm: ChatLLM
 ) -> None:
-    from bot.composition import build_sticker_maker
+    from bot.composition import build_sticker_maker, running_service
 
     report = await retrain(demo_store, settings, steps=2)
     runs = await demo_store.export_user(DEMO)
@@ -77,9 +77,10 @@ async def test_a_promoted_checkpoint_serves_the_next_sticker(
     scripted = ScriptedLLM(by_question({}, default="big grin"))
     stage1 = KeywordEngine(scripted, FixedMood("joy"), PreferenceExtractor(scripted))  # type: ignore[arg-type]
     stage2 = build_sticker_maker(settings, llm=llm)
-    job = StickerJob("tiny", settings.history_items, settings.weight_sets, settings.seed)
+    job = StickerJob("tiny", settings.history_items, settings.weight_sets, settings.seed, stage1.model_name)
 
-    reply = await make_sticker(demo_store, stage1, stage2, job, DEMO, ["we won!"], alpha=0.5)
+    async with running_service(stage1, stage2, settings) as service:
+        reply = await make_sticker(demo_store, service, job, DEMO, ["we won!"], alpha=0.5)
 
     assert reply.result.checkpoint_version == report.checkpoint
     assert (

@@ -1,4 +1,5 @@
-"""The /sticker use case: stage 1 (scripted LLM answers) → the real offline stage 2 → the store."""
+"""The /sticker use case through the service: stage 1 (scripted LLM answers) → the real offline stage 2 →
+the store."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import pytest
 from PIL import Image
 
 from adapters.store.behavior_store import SqliteBehaviorStore
+from bot.composition import running_service
 from bot.identity import UserKey
+from bot.settings import Settings
 from bot.stickers import StickerJob, make_sticker
 from pmg_engine.behaviors import StickerSent
 from pmg_engine.keywords import KeywordEngine
@@ -21,7 +24,8 @@ from pmg_engine.scoring import TextScorer
 from pmg_engine.stickers import StickerMaker
 from scripted_llm import FixedMood, ScriptedLLM, by_question
 
-JOB = StickerJob("offline", history_items=10, weight_sets=[(0, 4), (1, 3), (2, 2), (3, 1), (4, 0)], seed=40)
+WEIGHTS = [(0.0, 4.0), (1.0, 3.0), (2.0, 2.0), (3.0, 1.0), (4.0, 0.0)]
+SETTINGS = Settings(weight_sets=WEIGHTS, seed=40)
 ANSWERS = {"character": "dog", "art style": "cartoon", "colours": "orange", "decorations": "hearts"}
 
 
@@ -44,6 +48,12 @@ def stage1(mood: str = "sadness") -> tuple[KeywordEngine, ScriptedLLM]:
     return KeywordEngine(llm, FixedMood(mood), PreferenceExtractor(llm)), llm  # type: ignore[arg-type]
 
 
+def job(engine: KeywordEngine) -> StickerJob:
+    return StickerJob(
+        "offline", history_items=10, weight_sets=WEIGHTS, seed=40, keyword_model=engine.model_name
+    )
+
+
 async def corgi_fan(store: SqliteBehaviorStore, user: UserKey) -> None:
     for index in range(3):
         await store.record_sticker_use(
@@ -58,9 +68,10 @@ async def test_a_sticker_is_made_stored_and_recorded(
     engine, _ = stage1()
     maker = StickerMaker(OfflineGenerator(), scorer, gate=NsfwGate(), deny_list=KeywordDenyList())
 
-    reply = await make_sticker(
-        store, engine, maker, JOB, alice, ["my flight got cancelled"], alpha=0.5, chat="chat-1"
-    )
+    async with running_service(engine, maker, SETTINGS) as service:
+        reply = await make_sticker(
+            store, service, job(engine), alice, ["my flight got cancelled"], alpha=0.5, chat="chat-1"
+        )
 
     assert reply.personalized and reply.result.request.preference_keywords[0] == "dog"
     [generation] = (await store.export_user(alice))["generations"]
@@ -82,7 +93,8 @@ async def test_a_user_without_history_gets_a_mood_only_sticker_and_no_preference
     engine, llm = stage1("joy")
     maker = StickerMaker(OfflineGenerator(), scorer, gate=NsfwGate(), deny_list=KeywordDenyList())
 
-    reply = await make_sticker(store, engine, maker, JOB, bob, ["we won!!"], alpha=0.5)
+    async with running_service(engine, maker, SETTINGS) as service:
+        reply = await make_sticker(store, service, job(engine), bob, ["we won!!"], alpha=0.5)
 
     assert not reply.personalized
     assert reply.result.request.preference_keywords == []
@@ -98,7 +110,8 @@ async def test_when_safety_drops_every_candidate_nothing_is_kept_but_the_failure
     engine, _ = stage1()
     maker = StickerMaker(OfflineGenerator(), scorer, gate=FlagEverything(), deny_list=KeywordDenyList())
 
-    reply = await make_sticker(store, engine, maker, JOB, alice, ["hi"], alpha=0.5)
+    async with running_service(engine, maker, SETTINGS) as service:
+        reply = await make_sticker(store, service, job(engine), alice, ["hi"], alpha=0.5)
 
     assert reply.result.files is None
     [generation] = (await store.export_user(alice))["generations"]
