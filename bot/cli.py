@@ -19,12 +19,14 @@ from bot.cli_support import fail, load_keyword_engine, load_settings, out
 from bot.doctor import run_doctor
 from bot.eval_cli import eval_app
 from bot.retrain_cli import run_retrain
+from bot.service_bench import bench_app
 from bot.sticker_cli import demo, sticker
 
 app = typer.Typer(help="pmg-stickers: personalized emoticon stickers (PMG, WWW '24).", no_args_is_help=True)
 db_app = typer.Typer(help="The behavior store's schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(eval_app, name="eval")
+app.add_typer(bench_app, name="bench")
 app.command()(sticker)
 app.command()(demo)
 app.command("retrain")(run_retrain)

@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 Request = TypeVar("Request")
 Result = TypeVar("Result")
+RequestIn = TypeVar("RequestIn", contravariant=True)
+ResultOut = TypeVar("ResultOut", covariant=True)
 
 
 class ServiceError(Exception):
@@ -63,6 +65,28 @@ class BatchEngine(Protocol[Request, Result]):
     def run(self, requests: list[Request], interrupted: Callable[[], bool]) -> list[Result]: ...
 
 
+ProgressCallback = Callable[["ServiceProgress"], None]
+
+
+class StickerBackend(Protocol[RequestIn, ResultOut]):
+    """The seam the use cases call: this in-process service by default; a distributed backend (Ray Serve,
+    a Redis job queue) implements the same three methods to serve N workers on several hosts."""
+
+    async def request(
+        self,
+        key: Hashable,
+        request: RequestIn,
+        *,
+        progress: ProgressCallback | None = None,
+        deadline_s: float | None = None,
+        batch_key: Hashable = None,
+    ) -> ResultOut: ...
+
+    def cancel(self, key: Hashable) -> bool: ...
+
+    def stats(self) -> dict[str, object]: ...
+
+
 @dataclass(frozen=True)
 class ServiceProgress:
     """What the waiting user is told: warming up, their place in the queue, or that it is running."""
@@ -70,9 +94,6 @@ class ServiceProgress:
     stage: str  # "warming up" | "queued" | "running"
     position: int | None = None  # 1 = next
     eta_s: float | None = None
-
-
-ProgressCallback = Callable[[ServiceProgress], None]
 
 
 @dataclass(eq=False)
@@ -193,6 +214,13 @@ class StickerService(Generic[Request, Result]):
 
     def queue_length(self) -> int:
         return len(self._queue)
+
+    def stats(self) -> dict[str, object]:
+        """Queue, latency percentiles, batch sizes and failures: what `/stats` shows."""
+        return {"ready": self.ready.is_set(), **self.metrics.snapshot(len(self._queue))}
+
+    def prometheus(self) -> str:
+        return self.metrics.prometheus(len(self._queue))
 
     def retry_after_s(self) -> float:
         """When a refused user may find room: the batches ahead times the recent seconds per batch."""

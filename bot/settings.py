@@ -101,6 +101,17 @@ class Settings(BaseSettings):
     queue_max: int = Field(32, ge=1, description="Requests waiting at most; more are refused as busy.")
     batch_window_ms: int = Field(50, ge=0, description="How long to gather requests into one batch.")
     max_batch: int = Field(8, ge=1, description="Requests in one batched generation at most.")
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Serve Prometheus metrics on http://127.0.0.1:<port>/metrics when set.",
+    )
+    request_deadline_s: float = Field(
+        840.0,
+        gt=0,
+        description="A /sticker still waiting after this long is dropped (Discord allows 15 min).",
+    )
     max_message_chars: int = Field(
         4096, ge=16, description="Longer message text is stored as a prefix of this length, flagged."
     )

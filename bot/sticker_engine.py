@@ -36,6 +36,7 @@ class EngineRequest:
 class EngineOutcome:
     understanding: Understanding
     result: StickerResult
+    models: dict[str, str]  # what made it: generator, scorer, safety
 
 
 class StickerEngine:
@@ -90,7 +91,7 @@ class StickerEngine:
             raise
         for result in results:
             result.notes = notes + result.notes
-        return [EngineOutcome(u, r) for u, r in zip(understandings, results, strict=True)]
+        return [EngineOutcome(u, r, stage2.models) for u, r in zip(understandings, results, strict=True)]
 
     @staticmethod
     def _swap_checkpoint(requests: list[EngineRequest], stage2: Stage2) -> list[str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.identity import Platform, UserKey
-from bot.service import StickerService
+from bot.service import StickerBackend
 from bot.stickers import StickerJob, make_sticker
 
 if TYPE_CHECKING:
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 async def evaluate_persona_stickers(
-    service: StickerService[EngineRequest, EngineOutcome],
+    service: StickerBackend[EngineRequest, EngineOutcome],
     job: StickerJob,
     personas: list[Persona],
     *,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 from bot.behavior import GenerationRecord
 from bot.identity import UserKey
 from bot.personalization import load_context, remember_preferences
-from bot.service import ProgressCallback, StickerService
+from bot.service import ProgressCallback, StickerBackend
 
 if TYPE_CHECKING:
     from adapters.store.behavior_store import SqliteBehaviorStore
@@ -61,7 +61,7 @@ class StickerJob:
 
 async def make_sticker(
     store: SqliteBehaviorStore,
-    service: StickerService[EngineRequest, EngineOutcome],
+    service: StickerBackend[EngineRequest, EngineOutcome],
     job: StickerJob,
     user: UserKey,
     conversation: list[str],
@@ -94,7 +94,7 @@ async def make_sticker(
     understanding, result = outcome.understanding, outcome.result
     await remember_preferences(store, user, context, understanding, job.keyword_model)
     seconds = time.perf_counter() - started
-    models = {"llm": job.keyword_model, **getattr(service.engine, "models", {})}
+    models = {"llm": job.keyword_model, **outcome.models}
     chosen = result.candidates[result.chosen].candidate if result.chosen is not None else None
     record = GenerationRecord(
         user=user,

@@ -226,3 +226,23 @@ async def test_metrics_are_exposed_as_stats_and_prometheus_text() -> None:
     assert "pmg_queue_length 0" in text and "pmg_requests_completed_total 1" in text
     assert 'pmg_batch_size_total{size="1"} 1' in text
     await service.stop()
+
+
+async def test_prometheus_text_is_served_on_a_local_port() -> None:
+    from bot.metrics_http import serve_metrics
+
+    engine = FakeEngine()
+    service = await started(engine, batch_window_s=0)
+    await service.request("ann", "r")
+    server = await serve_metrics(service.prometheus, port=0)
+    port = server.sockets[0].getsockname()[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    response = (await reader.read()).decode()
+    assert response.startswith("HTTP/1.1 200 OK") and "pmg_requests_completed_total 1" in response
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /other HTTP/1.1\r\n\r\n")
+    assert (await reader.read()).startswith(b"HTTP/1.1 404")
+    server.close()
+    await server.wait_closed()
+    await service.stop()

@@ -117,3 +117,19 @@ def test_eval_personas_with_stickers_judges_the_chosen_stickers(data_dir: Path, 
     assert 0.0 <= report["sticker_mood_rate"] <= 1.0
     assert [row["sticker"]["character"] for row in report["users"]] == ["🐱", "🐸"]
     assert sheet.is_file()
+
+
+def test_bench_service_reports_latency_and_the_batching_ratio(data_dir: Path) -> None:
+    report = pmg_json("bench", "service", "--users", "1", "--users", "3")
+    for key in (
+        "profile",
+        "p50_single_s",
+        "p95_single_s",
+        "throughput_batched_per_min",
+        "throughput_unbatched_per_min",
+        "batching_ratio",
+        "users",
+    ):
+        assert key in report
+    assert report["profile"] == "offline" and report["users"] == [1, 3]
+    assert report["batching_ratio"] > 0 and len(report["rows"]) == 4
