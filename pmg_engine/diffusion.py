@@ -100,7 +100,9 @@ class DiffusionGenerator:
     ) -> list[CandidateSet]:
         prompt_embeds, negative_embeds = self.conditions(requests)
 
-        def stop_when_unwanted(pipe, step: int, timestep: int, tensors: dict[str, object]) -> dict[str, object]:
+        def stop_when_unwanted(
+            pipe, step: int, timestep: int, tensors: dict[str, object]
+        ) -> dict[str, object]:
             if interrupted():
                 pipe._interrupt = True  # diffusers stops before the next step
             return tensors
