@@ -54,12 +54,13 @@ async def load_context(
     conversation: list[str],
     *,
     history_items: int,
+    personalize: bool = True,
 ) -> UserContext:
     """The user's recent history as behaviors, and their cached preference keywords when still valid
-    (same history watermark, same LLM and questions)."""
+    (same history watermark, same LLM and questions). `personalize=False` (no consent): no history."""
     from pmg_engine.preferences import Preferences
 
-    history = await store.recent_history(user, history_items)
+    history = await store.recent_history(user, history_items) if personalize else []
     watermark = await store.behavior_watermark(user)
     cached = await store.cached_preferences(user)
     if cached is not None and (cached.watermark, cached.model) != (watermark, keyword_model):

@@ -60,7 +60,9 @@ def _print_report(report: dict[str, Any]) -> None:
             f"[bold]soft preference embeddings:[/] checkpoint {report['checkpoint_version']}", highlight=False
         )
     if not report["personalized"]:
-        out.print("[yellow]no history for this user: the sticker follows the conversation's mood alone[/]")
+        out.print(
+            "[yellow]no history for this user (or no consent to use it): the sticker follows the mood alone[/]"
+        )
     out.print(
         f"[bold]preference keywords:[/] {', '.join(report['preference_keywords']) or '(none)'}",
         highlight=False,

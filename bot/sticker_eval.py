@@ -39,6 +39,7 @@ async def evaluate_persona_stickers(
             for done, persona in enumerate(personas, start=1):
                 user = UserKey.of(Platform.CONSOLE, persona.id)
                 chat = f"eval-{persona.id}"  # message ids are unique per chat: one chat per user
+                await store.set_consent(user, personalize=True)  # labelled data, kept only for this run
                 for index, sticker in enumerate(persona.behaviors.stickers):
                     await store.record_sticker_use(user, chat, sticker, message_id=index)
                 for message in persona.behaviors.messages:

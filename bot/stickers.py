@@ -78,8 +78,14 @@ async def make_sticker(
     from bot.sticker_engine import EngineRequest
 
     started = time.perf_counter()
+    consent = await store.get_consent(user)  # personalization only with the user's consent
     context = await load_context(
-        store, job.keyword_model, user, conversation, history_items=job.history_items
+        store,
+        job.keyword_model,
+        user,
+        conversation,
+        history_items=job.history_items,
+        personalize=consent.personalize,
     )
     promoted = await store.promoted_checkpoint()
     request = EngineRequest(

@@ -55,6 +55,7 @@ def job(engine: KeywordEngine) -> StickerJob:
 
 
 async def corgi_fan(store: SqliteBehaviorStore, user: UserKey) -> None:
+    await store.set_consent(user, personalize=True)
     for index in range(3):
         await store.record_sticker_use(
             user, "chat-1", StickerSent("🐶", "dog face", "Corgi Club"), message_id=index
@@ -117,3 +118,18 @@ async def test_when_safety_drops_every_candidate_nothing_is_kept_but_the_failure
     [generation] = (await store.export_user(alice))["generations"]
     assert generation["status"] == "failed" and generation["chosen_sha256"] is None
     assert "safety" in generation["error"]
+
+
+async def test_without_consent_the_history_is_not_used(
+    store: SqliteBehaviorStore, alice: UserKey, scorer: TextScorer
+) -> None:
+    await corgi_fan(store, alice)
+    await store.set_consent(alice, personalize=False)
+    engine, llm = stage1()
+    maker = StickerMaker(OfflineGenerator(), scorer, gate=NsfwGate(), deny_list=KeywordDenyList())
+
+    async with running_service(engine, maker, SETTINGS) as service:
+        reply = await make_sticker(store, service, job(engine), alice, ["hi"], alpha=0.5)
+
+    assert not reply.personalized and reply.result.request.preference_keywords == []
+    assert len(llm.generate_calls[0]) == 1  # no preference question about their stickers
