@@ -15,6 +15,7 @@ from rich.table import Table
 from adapters.store import schema
 from adapters.store.database import create_engine
 from adapters.store.errors import StoreError
+from bot.chat_cli import chat
 from bot.cli_support import fail, load_keyword_engine, load_settings, out
 from bot.doctor import run_doctor
 from bot.eval_cli import eval_app
@@ -30,6 +31,7 @@ app.add_typer(bench_app, name="bench")
 app.command()(sticker)
 app.command()(demo)
 app.command("retrain")(run_retrain)
+app.command()(chat)
 
 
 @app.callback()
@@ -142,3 +144,7 @@ def keywords(
     for name, value in report.items():
         shown = ", ".join(value) if isinstance(value, list) else value
         out.print(f"[bold]{name.replace('_', ' ')}:[/] {shown}", highlight=False)
+
+
+if __name__ == "__main__":  # `python -m bot.cli`: how the bot starts `retrain` in its own process
+    app()

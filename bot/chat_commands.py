@@ -1,0 +1,315 @@
+"""The bot's use cases, platform-neutral: record behavior (with consent), /sticker, /start, /privacy,
+/consent, /export, /forget, /about, /stats and the admin `retrain`. Adapters call `dispatch` and
+`on_button`; replies go out through the ChatPlatform they pass in."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from bot.chat import Button, ChatPlatform, IncomingMessage
+from bot.identity import UserKey
+from bot.service import ServiceError, ServiceProgress
+from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from adapters.store.behavior_store import SqliteBehaviorStore
+    from bot.service import StickerBackend
+    from bot.sticker_engine import EngineOutcome, EngineRequest
+    from bot.stickers import StickerJob
+
+log = logging.getLogger(__name__)
+
+PRIVACY = """What pmg-stickers stores, and why:
+• With your consent to personalize: your messages and the stickers/emoji you send in chats where \
+I can read them, so I can learn the characters and style you like. Without it, nothing of yours is kept \
+and stickers follow only the mood of what you ask.
+• With your consent to train: the images of the stickers you send, to train the shared model that \
+turns your taste into pictures (one model for all users; you are not identifiable in it).
+• Every sticker I make for you, with the keywords and scores behind it.
+How long: until you delete it. Delete everything any time with /forget (models already trained keep \
+no copy of your data, but are only refreshed by the next retrain). Get all of it with /export.
+Change your choices with /consent."""
+
+HELP = "Commands: /sticker [text], /start, /consent, /privacy, /export, /forget, /about"
+ADMIN_HELP = "Admin: /stats, /retrain"
+
+
+class StickerBot:
+    """One instance serves every platform; `platform` says where the answer goes."""
+
+    def __init__(
+        self,
+        store: SqliteBehaviorStore,
+        service: StickerBackend[EngineRequest, EngineOutcome],
+        settings: Settings,
+        job: StickerJob,
+        *,
+        about: str,
+        retrain_command: list[str] | None = None,
+    ) -> None:
+        self.store = store
+        self.service = service
+        self.settings = settings
+        self.job = job
+        self.about_text = about
+        self.retrain_command = retrain_command or [sys.executable, "-m", "bot.cli", "retrain", "--json"]
+        self._busy: set[UserKey] = set()  # users with a /sticker on its way
+        self._retraining: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()  # progress messages in flight (kept from the GC)
+        self.commands: dict[str, Callable[[ChatPlatform, IncomingMessage, str], Awaitable[None]]] = {
+            "start": self.start,
+            "sticker": self.sticker,
+            "privacy": self.privacy,
+            "consent": self.consent,
+            "export": self.export,
+            "forget": self.forget,
+            "about": self.about,
+            "help": self.help,
+            "stats": self.stats,
+            "retrain": self.retrain,
+        }
+        self.admin_only = {"stats", "retrain"}
+
+    # --- routing ---------------------------------------------------------------------------
+
+    async def dispatch(self, platform: ChatPlatform, message: IncomingMessage) -> None:
+        """A command runs its use case; any other message is recorded (with consent)."""
+        text = message.text.strip()
+        if not text.startswith("/"):
+            await self.record(message)
+            return
+        name, _, argument = text[1:].partition(" ")
+        name = name.split("@")[0].lower()  # Telegram's /sticker@BotName
+        handler = self.commands.get(name)
+        if handler is None:
+            await platform.send_text(message.chat, f"I don't know /{name[:32]}. {HELP}")
+            return
+        if name in self.admin_only and not self.settings.is_admin(
+            message.user.platform, message.user.external_id
+        ):
+            log.warning("non-admin %s tried /%s", message.user, name)
+            await platform.send_text(message.chat, f"/{name} is for the bot's admins.")
+            return
+        await handler(platform, message, argument.strip())
+
+    async def on_button(self, platform: ChatPlatform, user: UserKey, chat: str, action: str) -> None:
+        """A pressed button: consent choices and the /forget confirmation."""
+        if action.startswith("consent:"):
+            choice = action.removeprefix("consent:")
+            personalize, train = {
+                "all": (True, True),
+                "personalize": (True, False),
+                "none": (False, False),
+            }.get(choice, (None, None))
+            if personalize is None:
+                return
+            consent = await self.store.set_consent(user, personalize=personalize, train=train)
+            await platform.send_text(chat, f"Saved. {self._consent_line(consent.personalize, consent.train)}")
+        elif action == "forget:yes":
+            removed = await self.store.forget_user(user)
+            log.info("forgot %s: %s", user, removed)
+            await platform.send_text(chat, "Done: everything I stored about you is deleted.")
+        elif action == "forget:no":
+            await platform.send_text(chat, "Nothing was deleted.")
+
+    # --- behavior ----------------------------------------------------------------------------
+
+    async def record(self, message: IncomingMessage) -> None:
+        """Keep what the user sends, only with their consent; sticker images only with consent to train."""
+        consent = await self.store.get_consent(message.user)
+        if not consent.personalize:
+            return
+        if message.text.strip():
+            await self.store.record_message(
+                message.user,
+                message.chat,
+                message.text,
+                message_id=message.message_id,
+                display_name=message.display_name,
+            )
+        for index, incoming in enumerate(message.stickers):
+            image = await incoming.image() if consent.train and incoming.image is not None else None
+            await self.store.record_sticker_use(
+                message.user,
+                message.chat,
+                incoming.sticker,
+                message_id=message.message_id,
+                item_index=index,
+                image=image,
+            )
+
+    # --- commands ----------------------------------------------------------------------------
+
+    async def start(self, platform: ChatPlatform, message: IncomingMessage, _: str) -> None:
+        await platform.send_text(
+            message.chat,
+            "Hi! I make stickers that fit you and the moment. May I learn from what you send? "
+            "(/privacy says what that means)",
+            [
+                Button("Personalize + help train", "consent:all"),
+                Button("Personalize only", "consent:personalize"),
+                Button("No, thanks", "consent:none"),
+            ],
+        )
+
+    async def consent(self, platform: ChatPlatform, message: IncomingMessage, _: str) -> None:
+        current = await self.store.get_consent(message.user)
+        await platform.send_text(
+            message.chat,
+            f"{self._consent_line(current.personalize, current.train)} Change it:",
+            [
+                Button("Personalize + help train", "consent:all"),
+                Button("Personalize only", "consent:personalize"),
+                Button("Nothing", "consent:none"),
+            ],
+        )
+
+    async def privacy(self, platform: ChatPlatform, message: IncomingMessage, _: str) -> None:
+        await platform.send_text(message.chat, PRIVACY)
+
+    async def export(self, platform: ChatPlatform, message: IncomingMessage, _: str) -> None:
+        data = await self.store.export_user(message.user)
+        await platform.send_file(
+            message.chat, "pmg-stickers-export.json", json.dumps(data, ensure_ascii=False, indent=2).encode()
+        )
+
+    async def forget(self, platform: ChatPlatform, message: IncomingMessage, _: str) -> None:
+        await platform.send_text(
+            message.chat,
+            "Delete everything I stored about you (messages, stickers, generated stickers, consent)?",
+            [Button("Yes, delete it all", "forget:yes"), Button("No", "forget:no")],
+        )
+
+    async def about(self, platform: ChatPlatform, message: IncomingMessage, _: str) -> None:
+        await platform.send_text(message.chat, self.about_text)
+
+    async def help(self, platform: ChatPlatform, message: IncomingMessage, _: str) -> None:
+        admin = self.settings.is_admin(message.user.platform, message.user.external_id)
+        await platform.send_text(message.chat, HELP + (f"\n{ADMIN_HELP}" if admin else ""))
+
+    async def stats(self, platform: ChatPlatform, message: IncomingMessage, _: str) -> None:
+        counts = await self.store.counts()
+        promoted = await self.store.promoted_checkpoint()
+        lines = [f"{name}: {value}" for name, value in {**counts, **self.service.stats()}.items()]
+        lines.append(f"checkpoint: {promoted[0] if promoted else 'none (keywords alone)'}")
+        await platform.send_text(message.chat, "\n".join(lines))
+
+    async def sticker(self, platform: ChatPlatform, message: IncomingMessage, text: str) -> None:
+        """A sticker answering `text`, else the user's last messages in this chat."""
+        from bot.stickers import make_sticker
+
+        if message.user in self._busy:
+            await platform.send_text(message.chat, "One at a time: your sticker is on its way.")
+            return
+        conversation = [text] if text else await self._recent_lines(message)
+        if not conversation:
+            await platform.send_text(message.chat, "Tell me what to answer: /sticker we won the match!")
+            return
+        self._busy.add(message.user)
+        request_id = uuid.uuid4().hex[:8]
+
+        def progress(update: ServiceProgress) -> None:
+            words = {
+                "warming up": "warming up…",
+                "queued": f"queued (#{update.position})",
+                "running": "drawing…",
+            }
+            self._in_background(platform.progress(message.chat, words.get(update.stage, update.stage)))
+
+        try:
+            reply = await make_sticker(
+                self.store,
+                self.service,
+                self.job,
+                message.user,
+                conversation[-self.settings.conversation_turns :],
+                alpha=self.settings.alpha,
+                chat=message.chat,
+                progress=progress,
+                deadline_s=self.settings.request_deadline_s,
+            )
+        except ServiceError as error:
+            await platform.send_text(message.chat, f"Sorry, {error}.")
+            return
+        except Exception:
+            log.exception("/sticker %s failed for %s", request_id, message.user)
+            await platform.send_text(
+                message.chat, f"Sorry, that sticker failed (error {request_id}). Please try again."
+            )
+            return
+        finally:
+            self._busy.discard(message.user)
+        files = reply.result.files
+        if files is None:
+            await platform.send_text(
+                message.chat, "Sorry, I couldn't make a sticker I'd be happy to send for that one."
+            )
+            return
+        await platform.send_sticker(message.chat, files.webp, files.png)
+
+    async def retrain(self, platform: ChatPlatform, message: IncomingMessage, _: str) -> None:
+        """Start `pmg retrain` in its own process (stickers keep flowing); report progress and the result."""
+        if self._retraining is not None and not self._retraining.done():
+            await platform.send_text(message.chat, "A retrain is already running; I'll report when it ends.")
+            return
+        self._retraining = asyncio.create_task(self._run_retrain(platform, message.chat))
+        await platform.send_text(message.chat, "Retrain started.")
+
+    async def _run_retrain(self, platform: ChatPlatform, chat: str) -> None:
+        process = await asyncio.create_subprocess_exec(
+            *self.retrain_command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        waited = 0
+        communicate = asyncio.ensure_future(process.communicate())
+        while not communicate.done():
+            await asyncio.wait({communicate}, timeout=60)
+            waited += 60
+            if not communicate.done():
+                await platform.progress(chat, f"retrain: still training ({waited // 60} min)…")
+        stdout, stderr = communicate.result()
+        if process.returncode == 0:
+            report = json.loads(stdout or b"{}")
+            verdict = "promoted" if report.get("promoted") else "kept on file, not promoted"
+            await platform.send_text(
+                chat,
+                f"Retrain done: {report.get('examples')} examples, {report.get('steps')} steps, held-out loss "
+                f"{report.get('val_loss_before')} → {report.get('val_loss_after')}; checkpoint "
+                f"{report.get('checkpoint')} {verdict}.",
+            )
+        else:
+            last = (stderr or b"").decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            log.error(
+                "retrain failed (exit %s): %s", process.returncode, stderr.decode(errors="replace")[-2000:]
+            )
+            await platform.send_text(chat, f"Retrain failed: {last[0][:300]}")
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _in_background(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _recent_lines(self, message: IncomingMessage) -> list[str]:
+        history = await self.store.recent_history(
+            message.user, self.settings.conversation_turns * 2, chat=message.chat
+        )
+        return [
+            item.text
+            for item in history
+            if item.kind == "message" and item.text and not item.text.startswith("/")
+        ]
+
+    @staticmethod
+    def _consent_line(personalize: bool, train: bool) -> str:
+        if personalize and train:
+            return "I personalize your stickers and may use your sticker images to train the model."
+        if personalize:
+            return "I personalize your stickers; your sticker images are not used for training."
+        return "I keep nothing of yours; stickers follow only the mood of what you ask."

@@ -1,0 +1,135 @@
+"""The bot's use cases against the in-memory platform: consent gates recording, /sticker answers with a
+sticker, /export and /forget keep their promises, admin commands are admin-only, bad input is handled."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from PIL import Image
+
+from adapters.store.behavior_store import SqliteBehaviorStore
+from bot.chat import IncomingMessage, IncomingSticker
+from bot.chat_commands import StickerBot
+from bot.identity import UserKey
+from memory_platform import MemoryPlatform
+from pmg_engine.behaviors import StickerSent
+
+ANN = UserKey.of("console", "ann")
+ADMIN = UserKey.of("console", "root")
+
+
+def says(user: UserKey, text: str, *stickers: str, message_id: str | None = None) -> IncomingMessage:
+    async def frog_png() -> bytes:
+        buffer = io.BytesIO()
+        Image.new("RGBA", (64, 64), (80, 200, 80, 255)).save(buffer, "PNG")
+        return buffer.getvalue()
+
+    return IncomingMessage(
+        user, "chat-1", text, message_id, [IncomingSticker(StickerSent(e), frog_png) for e in stickers]
+    )
+
+
+async def test_nothing_is_recorded_before_consent_and_images_only_with_training_consent(
+    bot: StickerBot, store: SqliteBehaviorStore
+) -> None:
+    platform = MemoryPlatform()
+    await bot.dispatch(platform, says(ANN, "hello", "🐸", message_id="1"))
+    assert await store.recent_history(ANN, 10) == []
+
+    await bot.dispatch(platform, says(ANN, "/start"))
+    assert [b.action for b in platform.last("text").buttons] == [
+        "consent:all",
+        "consent:personalize",
+        "consent:none",
+    ]
+    await bot.on_button(platform, ANN, "chat-1", "consent:personalize")
+    await bot.dispatch(platform, says(ANN, "hi frog", "🐸", message_id="2"))
+    history = await store.recent_history(ANN, 10)
+    assert [item.kind for item in history] == ["message", "sticker"]
+    assert history[1].sticker is not None and history[1].image_sha256 is None  # no training consent: no image
+
+    await bot.on_button(platform, ANN, "chat-1", "consent:all")
+    await bot.dispatch(platform, says(ANN, "", "🐸", message_id="3"))
+    assert (await store.recent_history(ANN, 10))[-1].image_sha256 is not None
+
+
+async def test_sticker_answers_with_a_webp_after_progress(
+    bot: StickerBot, store: SqliteBehaviorStore
+) -> None:
+    platform = MemoryPlatform()
+    await bot.on_button(platform, ANN, "chat-1", "consent:personalize")
+    await bot.dispatch(platform, says(ANN, "", "🐸", "🐸", message_id="1"))
+
+    await bot.dispatch(platform, says(ANN, "/sticker we won the cup!!"))
+
+    sticker = platform.last("sticker")
+    assert Image.open(io.BytesIO(sticker.data)).format == "WEBP"
+    assert any(s.kind == "progress" for s in platform.sent)
+    [generation] = (await store.export_user(ANN))["generations"]
+    assert generation["preference_keywords"][0] == "frog"
+
+
+async def test_sticker_without_text_uses_the_users_last_messages_or_asks(bot: StickerBot) -> None:
+    platform = MemoryPlatform()
+    await bot.dispatch(platform, says(ANN, "/sticker"))
+    assert "Tell me what to answer" in platform.last("text").text
+
+    await bot.on_button(platform, ANN, "chat-1", "consent:personalize")
+    await bot.dispatch(platform, says(ANN, "my exam went great", message_id="7"))
+    await bot.dispatch(platform, says(ANN, "/sticker"))
+    assert platform.last("sticker").data
+
+
+async def test_export_sends_the_users_data_and_forget_deletes_it_after_confirmation(
+    bot: StickerBot, store: SqliteBehaviorStore
+) -> None:
+    platform = MemoryPlatform()
+    await bot.on_button(platform, ANN, "chat-1", "consent:all")
+    await bot.dispatch(platform, says(ANN, "secret plans", message_id="1"))
+
+    await bot.dispatch(platform, says(ANN, "/export"))
+    exported = json.loads(platform.last("file").data)
+    assert [m["text"] for m in exported["messages"]] == ["secret plans"]
+
+    await bot.dispatch(platform, says(ANN, "/forget"))
+    assert [b.action for b in platform.last("text").buttons] == ["forget:yes", "forget:no"]
+    await bot.on_button(platform, ANN, "chat-1", "forget:no")
+    assert len(await store.recent_history(ANN, 10)) == 1
+    await bot.on_button(platform, ANN, "chat-1", "forget:yes")
+    assert await store.recent_history(ANN, 10) == []
+    assert (await store.get_consent(ANN)).personalize is False
+
+
+async def test_admin_commands_are_refused_to_others_and_stats_answer_admins(bot: StickerBot) -> None:
+    platform = MemoryPlatform()
+    await bot.dispatch(platform, says(ANN, "/stats"))
+    assert "for the bot's admins" in platform.last("text").text
+    await bot.dispatch(platform, says(ANN, "/retrain"))
+    assert "for the bot's admins" in platform.last("text").text
+
+    await bot.dispatch(platform, says(ADMIN, "/stats"))
+    stats = platform.last("text").text
+    assert "queue_length: 0" in stats and "checkpoint: none" in stats
+
+
+async def test_privacy_about_and_unknown_commands(bot: StickerBot) -> None:
+    platform = MemoryPlatform()
+    await bot.dispatch(platform, says(ANN, "/privacy"))
+    assert "/forget" in platform.last("text").text and "/export" in platform.last("text").text
+    await bot.dispatch(platform, says(ANN, "/about"))
+    assert "CC BY-SA" in platform.last("text").text
+    await bot.dispatch(platform, says(ANN, "/" + "x" * 5000))
+    assert (
+        platform.last("text").text.startswith("I don't know /xxxx") and len(platform.last("text").text) < 200
+    )
+
+
+async def test_a_huge_message_is_stored_as_a_flagged_prefix(
+    bot: StickerBot, store: SqliteBehaviorStore
+) -> None:
+    platform = MemoryPlatform()
+    await bot.on_button(platform, ANN, "chat-1", "consent:personalize")
+    await bot.dispatch(platform, says(ANN, "a" * 100_000, message_id="9"))
+    [item] = await store.recent_history(ANN, 10)
+    assert item.text is not None and len(item.text) <= 100
