@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from bot.service_bench import bench_app
+import typer
+
+from bot.service_bench import bench_service
 
 if __name__ == "__main__":
-    bench_app(["service"], standalone_mode=True)
+    typer.run(bench_service)
