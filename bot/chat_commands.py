@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import sys
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -60,6 +62,7 @@ class StickerBot:
         self.about_text = about
         self.retrain_command = retrain_command or [sys.executable, "-m", "bot.cli", "retrain", "--json"]
         self._busy: set[UserKey] = set()  # users with a /sticker on its way
+        self._last_sticker: dict[UserKey, float] = {}  # monotonic time of each user's last /sticker
         self._retraining: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()  # progress messages in flight (kept from the GC)
         self.commands: dict[str, Callable[[ChatPlatform, IncomingMessage, str], Awaitable[None]]] = {
@@ -207,11 +210,20 @@ class StickerBot:
         if message.user in self._busy:
             await platform.send_text(message.chat, "One at a time: your sticker is on its way.")
             return
+        wait = (
+            self._last_sticker.get(message.user, -math.inf)
+            + self.settings.sticker_cooldown_s
+            - time.monotonic()
+        )
+        if wait > 0:
+            await platform.send_text(message.chat, f"Easy there! Your next sticker in {math.ceil(wait)} s.")
+            return
         conversation = [text] if text else await self._recent_lines(message)
         if not conversation:
             await platform.send_text(message.chat, "Tell me what to answer: /sticker we won the match!")
             return
         self._busy.add(message.user)
+        self._last_sticker[message.user] = time.monotonic()
         request_id = uuid.uuid4().hex[:8]
 
         def progress(update: ServiceProgress) -> None:

@@ -112,6 +112,9 @@ class Settings(BaseSettings):
         gt=0,
         description="A /sticker still waiting after this long is dropped (Discord allows 15 min).",
     )
+    sticker_cooldown_s: float = Field(
+        10.0, ge=0.0, description="Seconds a user waits between two /sticker requests (0: no limit)."
+    )
     max_message_chars: int = Field(
         4096, ge=16, description="Longer message text is stored as a prefix of this length, flagged."
     )

@@ -133,3 +133,12 @@ async def test_a_huge_message_is_stored_as_a_flagged_prefix(
     await bot.dispatch(platform, says(ANN, "a" * 100_000, message_id="9"))
     [item] = await store.recent_history(ANN, 10)
     assert item.text is not None and len(item.text) <= 100
+
+
+async def test_a_user_waits_between_stickers(bot: StickerBot) -> None:
+    platform = MemoryPlatform()
+    await bot.dispatch(platform, says(ANN, "/sticker hello"))
+    assert platform.last("sticker").data
+    await bot.dispatch(platform, says(ANN, "/sticker again"))
+    assert platform.last("text").text.startswith("Easy there! Your next sticker in")
+    assert sum(s.kind == "sticker" for s in platform.sent) == 1
