@@ -33,9 +33,7 @@ def chat(
     from bot.chat_commands import StickerBot
     from bot.composition import running_service, sticker_job
 
-    settings = load_settings()
-    if profile:
-        settings = settings.model_copy(update={"profile": profile})
+    settings = load_settings(profile)
     stage1, stage2 = load_engines(settings)
     key = UserKey.of(Platform.CONSOLE, user)
 

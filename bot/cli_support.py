@@ -8,7 +8,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from bot.settings import Settings
+from bot.settings import Profile, Settings
 
 if TYPE_CHECKING:
     from pmg_engine.keywords import KeywordEngine
@@ -23,10 +23,12 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def load_settings() -> Settings:
-    """Settings from PMG_* and .env; a bad value is one clear line per variable, not a trace."""
+def load_settings(profile: Profile | None = None) -> Settings:
+    """Settings from PMG_* and .env (`profile`: a command's --profile over PMG_PROFILE); a bad value is
+    one clear line per variable, not a trace."""
     try:
-        return Settings()
+        settings = Settings()
+        return settings.model_copy(update={"profile": profile}) if profile else settings
     except ValidationError as error:
         lines = [
             f"PMG_{'_'.join(str(part) for part in issue['loc'][:1]).upper()}: {issue['msg']}"

@@ -40,3 +40,8 @@ class UserKey:
 
     def __str__(self) -> str:
         return f"{self.platform.value}:{self.external_id}"
+
+
+def file_stem(name: str, limit: int = 40) -> str:
+    """A user-given name made safe as part of a file name ("zoë/../x" -> "zoë____x")."""
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)[:limit]

@@ -60,7 +60,8 @@ async def load_examples(
     from PIL import Image, UnidentifiedImageError
 
     from adapters.store.errors import StoreError
-    from pmg_engine.soft_training import SoftExample, training_keywords
+    from pmg_engine.preferences import evidence_only_keywords
+    from pmg_engine.soft_training import SoftExample
 
     examples = []
     async for example in store.iter_training_examples(history_limit=history_items):
@@ -72,7 +73,7 @@ async def load_examples(
             notes.append(f"skipped {example.user}: their last sticker's image is unreadable")
             continue
         behaviors = behaviors_from_history(example.history, [])
-        examples.append(SoftExample(str(example.user), behaviors, training_keywords(behaviors), image))
+        examples.append(SoftExample(str(example.user), behaviors, evidence_only_keywords(behaviors), image))
     return examples
 
 

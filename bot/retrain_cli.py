@@ -30,9 +30,7 @@ def run_retrain(
     from pmg_engine.model_sources import ModelUnavailableError
     from pmg_engine.soft_prompt import CheckpointError
 
-    settings = load_settings()
-    if profile:
-        settings = settings.model_copy(update={"profile": profile})
+    settings = load_settings(profile)
     stop = {"asked": False}
 
     def ask_to_stop(signum: int, frame: object) -> None:

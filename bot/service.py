@@ -138,7 +138,6 @@ class StickerService(Generic[Request, Result]):
         self.ready = asyncio.Event()
         self._queue: deque[_Ticket[Request]] = deque()
         self._pending: dict[Hashable, _Ticket[Request]] = {}
-        self._running: list[_Ticket[Request]] = []
         self._arrived = asyncio.Event()
         self._executor = self._new_worker()
         self._supervisor: asyncio.Task[None] | None = None
@@ -153,7 +152,7 @@ class StickerService(Generic[Request, Result]):
         if self._supervisor is not None:
             self._supervisor.cancel()
             await asyncio.gather(self._supervisor, return_exceptions=True)
-        for ticket in [*self._queue, *self._running]:
+        for ticket in list(self._pending.values()):  # queued and running alike
             if not ticket.future.done():
                 ticket.future.set_exception(ServiceStopped())
         self._queue.clear()
@@ -294,7 +293,6 @@ class StickerService(Generic[Request, Result]):
 
     async def _run(self, batch: list[_Ticket[Request]]) -> None:
         """One engine run; on a failure, each request alone, so one bad request fails only itself."""
-        self._running = batch
         started = self.clock()
         for position, ticket in enumerate(batch, start=1):
             self.metrics.waits.append(started - ticket.enqueued)
@@ -309,7 +307,6 @@ class StickerService(Generic[Request, Result]):
         except EngineBroken:
             for ticket in reversed(batch):  # back to the front of the queue, for the restarted worker
                 self._queue.appendleft(ticket)
-            self._running = []
             raise
         except BatchTooLarge:
             self.metrics.splits += 1
@@ -331,12 +328,10 @@ class StickerService(Generic[Request, Result]):
             log.exception("sticker request failed")
             self.metrics.failures += 1
             self._finish(batch[0], error=error)
-            self._running = []
             return
         self.metrics.record_batch(len(batch), self.clock() - started)
         for ticket, outcome in zip(batch, outcomes, strict=True):
             self._finish(ticket, result=outcome)
-        self._running = []
 
     def _finish(
         self, ticket: _Ticket[Request], *, result: object = None, error: BaseException | None = None

@@ -122,9 +122,7 @@ def bench_service(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Latency and throughput of /sticker through the sticker service, batching on vs off."""
-    settings = load_settings()
-    if profile:
-        settings = settings.model_copy(update={"profile": profile})
+    settings = load_settings(profile)
     report = asyncio.run(_measure(settings, sorted(users or [1, 4, 16])))
     if as_json:
         out.print_json(json.dumps(report))

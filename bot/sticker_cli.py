@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bot.cli_support import fail, load_engines, load_settings, out
-from bot.identity import Platform, UserKey
+from bot.identity import Platform, UserKey, file_stem
 from bot.settings import Profile, Settings
 
 if TYPE_CHECKING:
@@ -26,8 +26,7 @@ DEMO_USER = "demo"
 def _sticker_paths(settings: Settings, user: str, generation_id: int, out_path: Path | None) -> Path:
     if out_path is not None:
         return out_path
-    safe_user = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in user)[:40]
-    return settings.data_dir / "stickers" / f"{safe_user}-{generation_id}.webp"
+    return settings.data_dir / "stickers" / f"{file_stem(user)}-{generation_id}.webp"
 
 
 def _report(reply: StickerReply, settings: Settings, path: Path | None, sheet: Path | None) -> dict[str, Any]:
@@ -223,11 +222,6 @@ def demo_history() -> dict[str, Any]:
     return json.loads((files("bot") / "data" / "demo_user.json").read_text(encoding="utf-8"))
 
 
-def _settings(profile: Profile | None) -> Settings:
-    settings = load_settings()
-    return settings.model_copy(update={"profile": profile}) if profile else settings
-
-
 def sticker(
     conversation: Annotated[
         list[str], typer.Argument(help="The conversation to answer: one argument per turn.")
@@ -241,7 +235,7 @@ def sticker(
     as_json: JsonOption = False,
 ) -> None:
     """Make a sticker for USER answering the conversation: keywords, candidates, z, the file."""
-    settings = _settings(profile)
+    settings = load_settings(profile)
     run_sticker(
         settings,
         user,
@@ -266,7 +260,7 @@ def demo(
     as_json: JsonOption = False,
 ) -> None:
     """Seed a demo user with a bundled sticker history, then make their sticker."""
-    settings = _settings(profile)
+    settings = load_settings(profile)
     history = demo_history()
     run_sticker(
         settings,

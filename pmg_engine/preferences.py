@@ -149,15 +149,35 @@ class PreferenceExtractor:
                 accepted = [k for k in accepted if evidence[key(k)]] or accepted[:1]
             answers[attribute.name] = accepted[: PER_ATTRIBUTE.get(attribute.name, 2)]
         top = characters[0][0] if characters else None
-        ranked = [top, *_aliases(by_character[top])] if top else []
-        ranked += [c for c, _ in characters[1:] if by_character[c].count >= 2]
+        ranked = _ranked_characters(characters, by_character)
         ranked += [k for name, keywords in answers.items() if name != "character" for k in keywords]
         fallback = not any(answers.values())
         if fallback:
             log.warning("no usable LLM preference answer; using evidence-only keywords")
-        ranked += evidence_keywords(behaviors)
-        keywords = [k for k in (valid_keyword(word) for word in ranked) if k]
-        return Preferences(dedupe(keywords)[: self.top_k], top, answers, fallback)
+        return Preferences(
+            _keywords(ranked + evidence_keywords(behaviors), self.top_k), top, answers, fallback
+        )
+
+
+def evidence_only_keywords(behaviors: UserBehaviors, top_k: int = TOP_K) -> list[str]:
+    """k^p from the stickers' own evidence, no LLM: what `merge` gives when no answer is usable."""
+    evidence = character_evidence(behaviors.stickers)
+    characters = [(e.character, math.log1p(e.count)) for e in evidence]
+    ranked = _ranked_characters(characters, {e.character: e for e in evidence})
+    return _keywords(ranked + evidence_keywords(behaviors), top_k)
+
+
+def _ranked_characters(
+    characters: list[tuple[str, float]], by_character: dict[str, CharacterEvidence]
+) -> list[str]:
+    """The top character with the names it goes by, then other characters seen at least twice."""
+    top = characters[0][0] if characters else None
+    ranked = [top, *_aliases(by_character[top])] if top else []
+    return ranked + [c for c, _ in characters[1:] if by_character[c].count >= 2]
+
+
+def _keywords(words: list[str], top_k: int) -> list[str]:
+    return dedupe([k for k in (valid_keyword(word) for word in words) if k])[:top_k]
 
 
 def accepts(attribute: str, keyword: str, evidence: Counter[str], characters: set[str]) -> bool:

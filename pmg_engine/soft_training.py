@@ -13,9 +13,7 @@ import torch
 from PIL import Image
 
 from pmg_engine.behaviors import UserBehaviors
-from pmg_engine.characters import character_evidence
 from pmg_engine.conditioning import EncodedPrompt, encode_prompts, fit_condition, preference_rows
-from pmg_engine.preferences import evidence_keywords
 from pmg_engine.prompts import soft_prompt
 from pmg_engine.soft_prompt import SoftPromptModel
 
@@ -54,14 +52,6 @@ class TrainingResult:
     steps_done: int = 0  # counted from the start of the plan (a resumed run starts above 0)
     stopped: bool = False  # cancelled before the plan's last step
     optimizer_state: dict[str, object] = field(default_factory=dict)
-
-
-def training_keywords(behaviors: UserBehaviors, limit: int = 10) -> list[str]:
-    """k^p for an example, from its stickers' own evidence (no LLM call per example): the characters with
-    their other names, then the decorations."""
-    characters = character_evidence(behaviors.stickers)
-    words = [w for c in characters for w in (c.character, *c.aliases[:2])] + evidence_keywords(behaviors)
-    return list(dict.fromkeys(words))[:limit]
 
 
 def on_white(image: Image.Image, side: int) -> Image.Image:

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from bot.chat import Button, IncomingMessage, IncomingSticker
 from bot.chat_commands import StickerBot
-from bot.identity import Platform, UserKey
+from bot.identity import Platform, UserKey, file_stem
 from pmg_engine.behaviors import StickerSent, emoji_name
 
 CHAT = "console"
@@ -67,8 +67,7 @@ class ConsolePlatform:
 
     def _path(self, stem: str, suffix: str) -> Path:
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in self.user)[:40]
-        return self.out_dir / f"{safe}-{stem}-{next(self._numbers)}{suffix}"
+        return self.out_dir / f"{file_stem(self.user)}-{stem}-{next(self._numbers)}{suffix}"
 
 
 def parse_line(user: UserKey, line: str) -> IncomingMessage:
