@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+import io
+import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from PIL import Image
 
 from bot.identity import Platform, UserKey
 from pmg_engine.behaviors import StickerSent
 
 ImageLoader = Callable[[], Awaitable[bytes | None]]
+MAX_STICKER_SIDE = 4096  # platform stickers are 512 px; anything far larger is not a sticker
+
+
+def image_problem(data: bytes) -> str | None:
+    """Why `data` is no usable sticker image (not an image, truncated, absurdly large), else None."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                size = image.size
+                image.verify()
+    except Exception as error:  # PIL raises many kinds for bad input; every one means "not an image"
+        return f"not a readable image ({type(error).__name__})"
+    if max(size) > MAX_STICKER_SIDE:
+        return f"{size[0]}×{size[1]} px is too large for a sticker"
+    return None
 
 
 @dataclass(frozen=True)
@@ -41,7 +61,8 @@ class Button:
 
 
 class ChatPlatform(Protocol):
-    """What the use cases need of a platform: text (with buttons), a sticker, a file, progress."""
+    """What the use cases need of a platform: text (with buttons), a sticker, a file, progress. An
+    adapter makes one per incoming event, so it knows whom it answers."""
 
     platform: Platform
 
@@ -49,6 +70,8 @@ class ChatPlatform(Protocol):
 
     async def send_sticker(self, chat: str, webp: bytes, png: bytes) -> None: ...
 
-    async def send_file(self, chat: str, filename: str, data: bytes) -> None: ...
+    async def send_file(self, chat: str, filename: str, data: bytes) -> None:
+        """Only the user who asked may see it (a private chat, an ephemeral reply)."""
+        ...
 
     async def progress(self, chat: str, text: str) -> None: ...

@@ -14,8 +14,8 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from bot.chat import Button, ChatPlatform, IncomingMessage
-from bot.identity import UserKey
+from bot.chat import Button, ChatPlatform, IncomingMessage, IncomingSticker, image_problem
+from bot.identity import Platform, UserKey
 from bot.service import ServiceError, ServiceProgress
 from bot.settings import Settings
 
@@ -38,6 +38,7 @@ How long: until you delete it. Delete everything any time with /forget (models a
 no copy of your data, but are only refreshed by the next retrain). Get all of it with /export.
 Change your choices with /consent."""
 
+MAX_STICKERS_PER_MESSAGE = 16  # a message of 500 emoji says no more about taste than one of 16
 HELP = "Commands: /sticker [text], /start, /consent, /privacy, /export, /forget, /about"
 ADMIN_HELP = "Admin: /stats, /retrain"
 
@@ -114,12 +115,17 @@ class StickerBot:
                 return
             consent = await self.store.set_consent(user, personalize=personalize, train=train)
             await platform.send_text(chat, f"Saved. {self._consent_line(consent.personalize, consent.train)}")
-        elif action == "forget:yes":
-            removed = await self.store.forget_user(user)
-            log.info("forgot %s: %s", user, removed)
-            await platform.send_text(chat, "Done: everything I stored about you is deleted.")
-        elif action == "forget:no":
-            await platform.send_text(chat, "Nothing was deleted.")
+        elif action.startswith("forget:"):
+            # The question names who asked: in a group, nobody else's press deletes anything.
+            answer, _, asker = action.removeprefix("forget:").partition(":")
+            if asker != user.external_id:
+                await platform.send_text(chat, "That question was for someone else; send /forget yourself.")
+            elif answer == "yes":
+                removed = await self.store.forget_user(user)
+                log.info("forgot %s: %s", user, removed)
+                await platform.send_text(chat, "Done: everything I stored about you is deleted.")
+            else:
+                await platform.send_text(chat, "Nothing was deleted.")
 
     # --- behavior ----------------------------------------------------------------------------
 
@@ -136,8 +142,8 @@ class StickerBot:
                 message_id=message.message_id,
                 display_name=message.display_name,
             )
-        for index, incoming in enumerate(message.stickers):
-            image = await incoming.image() if consent.train and incoming.image is not None else None
+        for index, incoming in enumerate(message.stickers[:MAX_STICKERS_PER_MESSAGE]):
+            image = await self._training_image(incoming) if consent.train else None
             await self.store.record_sticker_use(
                 message.user,
                 message.chat,
@@ -146,6 +152,31 @@ class StickerBot:
                 item_index=index,
                 image=image,
             )
+
+    async def edited(self, message: IncomingMessage) -> None:
+        """An edited message: the stored text follows the edit (only messages already kept)."""
+        if message.message_id is None or not message.text.strip() or message.text.lstrip().startswith("/"):
+            return
+        if (await self.store.get_consent(message.user)).personalize:
+            await self.store.edit_message(message.user, message.chat, message.message_id, message.text)
+
+    async def deleted(self, platform: Platform, chat: str, message_id: str) -> None:
+        """A message deleted on the platform is deleted here too."""
+        removed = await self.store.delete_message(platform, chat, message_id)
+        if removed:
+            log.info("deleted message %s in %s:%s (%d rows)", message_id, platform.value, chat, removed)
+
+    @staticmethod
+    async def _training_image(incoming: IncomingSticker) -> bytes | None:
+        """The sticker's picture, if it has one that decodes as an image (else the use is kept alone)."""
+        if incoming.image is None:
+            return None
+        data = await incoming.image()
+        problem = None if data is None else image_problem(data)
+        if problem is None:
+            return data
+        log.warning("sticker %s: image dropped, %s", incoming.sticker.platform_sticker_id, problem)
+        return None
 
     # --- commands ----------------------------------------------------------------------------
 
@@ -186,7 +217,10 @@ class StickerBot:
         await platform.send_text(
             message.chat,
             "Delete everything I stored about you (messages, stickers, generated stickers, consent)?",
-            [Button("Yes, delete it all", "forget:yes"), Button("No", "forget:no")],
+            [
+                Button("Yes, delete it all", f"forget:yes:{message.user.external_id}"),
+                Button("No", f"forget:no:{message.user.external_id}"),
+            ],
         )
 
     async def about(self, platform: ChatPlatform, message: IncomingMessage, _: str) -> None:

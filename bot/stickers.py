@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 from bot.behavior import GenerationRecord
 from bot.identity import UserKey
 from bot.personalization import load_context, remember_preferences
-from bot.service import ProgressCallback, StickerBackend
+from bot.service import ProgressCallback, ServiceError, StickerBackend
 
 if TYPE_CHECKING:
     from adapters.store.behavior_store import SqliteBehaviorStore
@@ -33,6 +33,14 @@ class Stage2(Protocol):
     ) -> list[StickerResult]: ...
 
     def use_checkpoint(self, version: str, path: Path) -> str | None: ...
+
+
+class ConsentWithdrawn(ServiceError):
+    def __init__(self) -> None:
+        super().__init__(
+            "you withdrew your consent while I was drawing, so I dropped that sticker and kept nothing "
+            "of it; ask again for one that follows only the mood"
+        )
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,8 @@ async def make_sticker(
         checkpoint=(promoted[0], store.blobs.path(promoted[1])) if promoted else None,
     )
     outcome = await service.request(user, request, progress=progress, deadline_s=deadline_s)
+    if consent.personalize and not (await store.get_consent(user)).personalize:
+        raise ConsentWithdrawn()  # made from data the user no longer lets us use (or /forget-ed)
     understanding, result = outcome.understanding, outcome.result
     await remember_preferences(store, user, context, understanding, job.keyword_model)
     seconds = time.perf_counter() - started
@@ -106,7 +116,9 @@ async def make_sticker(
         user=user,
         chat=chat,
         profile=job.profile,
-        request_text="\n".join(conversation),
+        request_text="\n".join(conversation)
+        if consent.personalize
+        else "",  # no consent: none of their words
         preference_keywords=result.request.preference_keywords,
         target_keywords=result.request.target_keywords,
         mood=result.request.mood,

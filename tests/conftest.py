@@ -73,6 +73,24 @@ def llm(llm_cache_dir: Path) -> ChatLLM:
 
 
 @pytest.fixture(scope="session")
+def model_data_dir(tmp_path_factory: pytest.TempPathFactory, llm: ChatLLM, llm_cache_dir: Path) -> Path:
+    """One data dir whose model caches outlive each test (the mood model trains once per run); the
+    converted LLM is the session's."""
+    data_dir = tmp_path_factory.mktemp("cli-data")
+    (data_dir / "models").mkdir()
+    (data_dir / "models" / "llm").symlink_to(llm_cache_dir, target_is_directory=True)
+    return data_dir
+
+
+@pytest.fixture
+def data_dir(model_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The CLI's PMG_DATA_DIR: the shared model caches, with this test's own database."""
+    monkeypatch.setenv("PMG_DATA_DIR", str(model_data_dir))
+    monkeypatch.setenv("PMG_DB_URL", f"sqlite+aiosqlite:///{tmp_path / 'pmg.db'}")
+    return model_data_dir
+
+
+@pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
     """The tiny profile's random SD1.5-architecture pipeline and open_clip, built once per test run."""
     return build_tiny_models(tmp_path_factory.mktemp("tiny-models"))
@@ -86,11 +104,11 @@ def minilm_scorer() -> TextScorer:
 @pytest.fixture
 async def bot(store: SqliteBehaviorStore, minilm_scorer: TextScorer) -> AsyncIterator[StickerBot]:
     """The bot's use cases over a running service: scripted stage 1 (always "frog", mood joy), the real
-    offline stage 2; `console:root` is an admin."""
+    offline stage 2; the user "root" (id 1) is an admin on every platform."""
     llm = ScriptedLLM(by_question({"character": "frog"}, default="big grin"))
     stage1 = KeywordEngine(llm, FixedMood("joy"), PreferenceExtractor(llm))  # type: ignore[arg-type]
     stage2 = StickerMaker(OfflineGenerator(), minilm_scorer, gate=NsfwGate(), deny_list=KeywordDenyList())
-    settings = Settings(admins=["console:root"])
+    settings = Settings(admins=["console:root", "console:1", "telegram:1", "discord:1"])
     job = StickerJob("offline", 10, settings.weight_sets, settings.seed, stage1.model_name)
     async with running_service(stage1, stage2, settings) as service:
         yield StickerBot(store, service, settings, job, about="profile offline; art: OpenMoji, CC BY-SA 4.0")

@@ -3,15 +3,21 @@ sticker, /export and /forget keep their promises, admin commands are admin-only,
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+from collections.abc import Hashable
+from typing import Any
 
+import pytest
 from PIL import Image
 
 from adapters.store.behavior_store import SqliteBehaviorStore
 from bot.chat import IncomingMessage, IncomingSticker
-from bot.chat_commands import StickerBot
+from bot.chat_commands import MAX_STICKERS_PER_MESSAGE, StickerBot
 from bot.identity import UserKey
+from bot.service import StickerBackend
+from bot.sticker_engine import EngineOutcome, EngineRequest
 from memory_platform import MemoryPlatform
 from pmg_engine.behaviors import StickerSent
 
@@ -93,10 +99,12 @@ async def test_export_sends_the_users_data_and_forget_deletes_it_after_confirmat
     assert [m["text"] for m in exported["messages"]] == ["secret plans"]
 
     await bot.dispatch(platform, says(ANN, "/forget"))
-    assert [b.action for b in platform.last("text").buttons] == ["forget:yes", "forget:no"]
-    await bot.on_button(platform, ANN, "chat-1", "forget:no")
+    assert [b.action for b in platform.last("text").buttons] == ["forget:yes:ann", "forget:no:ann"]
+    await bot.on_button(platform, ANN, "chat-1", "forget:no:ann")
+    await bot.on_button(platform, ADMIN, "chat-1", "forget:yes:ann")  # someone else pressing ann's button
+    assert "for someone else" in platform.last("text").text
     assert len(await store.recent_history(ANN, 10)) == 1
-    await bot.on_button(platform, ANN, "chat-1", "forget:yes")
+    await bot.on_button(platform, ANN, "chat-1", "forget:yes:ann")
     assert await store.recent_history(ANN, 10) == []
     assert (await store.get_consent(ANN)).personalize is False
 
@@ -142,3 +150,61 @@ async def test_a_user_waits_between_stickers(bot: StickerBot) -> None:
     await bot.dispatch(platform, says(ANN, "/sticker again"))
     assert platform.last("text").text.startswith("Easy there! Your next sticker in")
     assert sum(s.kind == "sticker" for s in platform.sent) == 1
+
+
+class HeldService:
+    """The real service, each request held until the test lets it go: a way to act while it draws."""
+
+    def __init__(self, service: StickerBackend[EngineRequest, EngineOutcome]) -> None:
+        self.service = service
+        self.drawing = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def request(self, key: Hashable, request: EngineRequest, **options: Any) -> EngineOutcome:
+        self.drawing.set()
+        await self.release.wait()
+        return await self.service.request(key, request, **options)
+
+    def cancel(self, key: Hashable) -> bool:
+        return self.service.cancel(key)
+
+    def stats(self) -> dict[str, object]:
+        return self.service.stats()
+
+
+@pytest.mark.parametrize("withdrawal", ["consent:none", "forget:yes:ann"])
+async def test_consent_withdrawn_while_drawing_drops_the_sticker_and_keeps_nothing(
+    bot: StickerBot, store: SqliteBehaviorStore, withdrawal: str
+) -> None:
+    platform = MemoryPlatform()
+    await bot.on_button(platform, ANN, "chat-1", "consent:all")
+    await bot.dispatch(platform, says(ANN, "", "🐸", message_id="1"))
+    held = HeldService(bot.service)
+    bot.service = held
+
+    sticker = asyncio.create_task(bot.dispatch(platform, says(ANN, "/sticker we won!!")))
+    await held.drawing.wait()
+    await bot.on_button(platform, ANN, "chat-1", withdrawal)
+    held.release.set()
+    await sticker
+
+    assert not any(s.kind == "sticker" for s in platform.sent)
+    assert "withdrew your consent" in platform.last("text").text
+    exported = await store.export_user(ANN)
+    assert exported.get("generations", []) == [] and await store.cached_preferences(ANN) is None
+
+
+async def test_sticker_images_that_are_not_images_are_dropped_and_emoji_floods_capped(
+    bot: StickerBot, store: SqliteBehaviorStore
+) -> None:
+    platform = MemoryPlatform()
+    await bot.on_button(platform, ANN, "chat-1", "consent:all")
+
+    async def not_an_image() -> bytes:
+        return b"<html>surprise</html>"
+
+    flood = [IncomingSticker(StickerSent("🐸"), not_an_image)] * 500
+    await bot.dispatch(platform, IncomingMessage(ANN, "chat-1", "", "5", flood))
+    history = await store.recent_history(ANN, 1000)
+    assert 0 < len(history) <= MAX_STICKERS_PER_MESSAGE
+    assert all(item.image_sha256 is None for item in history)

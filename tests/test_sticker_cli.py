@@ -13,26 +13,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from bot.cli import app
-from pmg_engine.llm import ChatLLM
 from pmg_engine.sticker_file import MAX_WEBP_BYTES
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def model_data_dir(tmp_path_factory: pytest.TempPathFactory, llm: ChatLLM, llm_cache_dir: Path) -> Path:
-    """One data dir whose model caches outlive each test: the converted LLM is the session's."""
-    data_dir = tmp_path_factory.mktemp("cli-data")
-    (data_dir / "models").mkdir()
-    (data_dir / "models" / "llm").symlink_to(llm_cache_dir, target_is_directory=True)
-    return data_dir
-
-
-@pytest.fixture
-def data_dir(model_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("PMG_DATA_DIR", str(model_data_dir))
-    monkeypatch.setenv("PMG_DB_URL", f"sqlite+aiosqlite:///{tmp_path / 'pmg.db'}")
-    return model_data_dir
 
 
 def pmg(*args: str) -> tuple[int, str]:

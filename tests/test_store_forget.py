@@ -92,3 +92,32 @@ async def test_forgetting_an_unknown_user_changes_nothing(
 
     assert report["users"] == 0
     assert await store.counts() == before
+
+
+async def test_a_deleted_message_takes_its_stickers_and_unshared_images_along(
+    store: SqliteBehaviorStore, alice: UserKey, bob: UserKey
+) -> None:
+    alice_own = await _populate(store, alice, "a")
+    await _populate(store, bob, "b")
+    before = await store.behavior_watermark(alice)
+
+    assert await store.delete_message(alice.platform, "group", "t-a") == 1
+    assert await store.delete_message(alice.platform, "group", "s-a") == 1
+    assert await store.delete_message(alice.platform, "no-such-chat", "t-a") == 0
+
+    left = [item.sticker for item in await store.recent_history(alice, 10) if item.kind == "sticker"]
+    assert left == []
+    assert not store.blobs.path(alice_own).exists()
+    assert await store.behavior_watermark(alice) > before  # cached preferences are stale now
+    bob_images = [item.image_sha256 for item in await store.recent_history(bob, 10) if item.image_sha256]
+    assert all(store.blobs.path(sha).exists() for sha in bob_images)  # the shared image is bob's too
+
+
+async def test_an_edit_changes_only_the_editors_own_stored_message(
+    store: SqliteBehaviorStore, alice: UserKey, bob: UserKey
+) -> None:
+    await store.record_message(alice, "group", "I like cats", message_id="m1")
+    assert await store.edit_message(bob, "group", "m1", "hijacked") is False  # not bob's message
+    assert await store.edit_message(alice, "group", "m1", "I like frogs") is True
+    assert await store.edit_message(alice, "group", "never-stored", "x") is False
+    assert [item.text for item in await store.recent_history(alice, 10)] == ["I like frogs"]

@@ -158,6 +158,12 @@ class SqliteBehaviorStore:
         )
         return (await session.execute(statement)).scalar_one_or_none()
 
+    async def _chat_id(self, session: AsyncSession, platform: Platform, chat: str) -> int | None:
+        statement = select(Chat.id).where(
+            Chat.platform == platform.value, Chat.external_id == _short(chat, ID_CHARS)
+        )
+        return (await session.execute(statement)).scalar_one_or_none()
+
     async def _upsert_chat(self, session: AsyncSession, platform: Platform, chat: str) -> int:
         statement = (
             insert(Chat)
@@ -285,6 +291,54 @@ class SqliteBehaviorStore:
                 "item_index": item_index,
             }
             return await self._insert_behavior(session, StickerUse, row, user_id, natural_key)
+
+    async def edit_message(self, user: UserKey, chat: str, message_id: str | int, text: str) -> bool:
+        """The user edited a message: the stored text follows (an unknown message is not created)."""
+        clean = clean_text(text, self.max_text_chars)
+        async with self.write_transaction() as session:
+            user_id = await self._user_id(session, user)
+            chat_id = await self._chat_id(session, user.platform, chat)
+            if user_id is None or chat_id is None:
+                return False
+            edited = await session.execute(
+                update(Message)
+                .where(
+                    Message.user_id == user_id,
+                    Message.chat_id == chat_id,
+                    Message.platform_message_id == _short(message_id, ID_CHARS),
+                )
+                .values(text=clean.text, text_truncated=clean.truncated, original_length=clean.original_length)
+            )
+            if not edited.rowcount:  # type: ignore[attr-defined]
+                return False
+            await session.execute(
+                update(User).where(User.id == user_id).values(behavior_seq=User.behavior_seq + 1)
+            )
+        return True
+
+    async def delete_message(self, platform: Platform, chat: str, message_id: str | int) -> int:
+        """A message was deleted on the platform: its text and sticker uses go too (images no longer
+        used by anyone with them). Returns how many rows went."""
+        async with self.write_transaction() as session:
+            chat_id = await self._chat_id(session, platform, chat)
+            if chat_id is None:
+                return 0
+            where = {"chat_id": chat_id, "platform_message_id": _short(message_id, ID_CHARS)}
+            owners = await _values(
+                session, *(select(table.user_id).filter_by(**where) for table in (Message, StickerUse))
+            )
+            images = await _values(session, select(StickerUse.image_sha256).filter_by(**where))
+            removed = 0
+            for table in (Message, StickerUse):
+                removed += (await session.execute(delete(table).filter_by(**where))).rowcount  # type: ignore[attr-defined]
+            await session.execute(
+                update(User).where(User.id.in_(owners)).values(behavior_seq=User.behavior_seq + 1)
+            )
+            orphans = await self._unreferenced_blobs(session, images - {None})
+            await session.execute(delete(Blob).where(Blob.sha256.in_(orphans)))
+        for sha256 in orphans:
+            self.blobs.delete(sha256)
+        return removed
 
     async def _insert_behavior(
         self,
