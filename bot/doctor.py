@@ -209,6 +209,9 @@ def platform_checks(settings: Settings) -> list[Check]:
         checks.append(Check(section, name, None, detail))
     if settings.telegram_base_url != Settings.model_fields["telegram_base_url"].default:
         checks.append(Check(section, "Telegram Bot API", None, settings.telegram_base_url))
+    if settings.telegram_webhook_url:
+        listen = f"{settings.telegram_webhook_listen}:{settings.telegram_webhook_port}"
+        checks.append(Check(section, "Telegram webhook", None, f"{settings.telegram_webhook_url} → {listen}"))
     if settings.discord_guild_id:
         checks.append(Check(section, "Discord test guild", None, str(settings.discord_guild_id)))
     admins = ", ".join(settings.admins) or "none; set PMG_ADMINS (e.g. telegram:123) for retrain and /stats"

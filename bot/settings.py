@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -87,6 +88,19 @@ class Settings(BaseSettings):
     telegram_base_file_url: str = Field(
         "https://api.telegram.org/file/bot",
         description="Bot API file URL (python-telegram-bot `base_file_url`).",
+    )
+    telegram_webhook_url: str | None = Field(
+        None,
+        description="Public HTTPS URL Telegram posts updates to (webhook mode); unset: the bot polls.",
+    )
+    telegram_webhook_listen: str = Field(
+        "127.0.0.1", description="Address the webhook server listens on (behind a TLS reverse proxy)."
+    )
+    telegram_webhook_port: int = Field(8443, ge=1, le=65535, description="Port of the webhook server.")
+    telegram_webhook_secret: SecretStr | None = Field(
+        None,
+        description="Secret Telegram sends with each webhook update (A-Z, a-z, 0-9, _ and -); "
+        "unset: a new random one each start.",
     )
     discord_token: SecretStr | None = Field(None, description="Discord bot token.")
     discord_guild_id: int | None = Field(
@@ -195,6 +209,13 @@ class Settings(BaseSettings):
             if not external_id:
                 raise ValueError(f"admin {admin!r} must look like `platform:id`, e.g. `telegram:123`")
         return admins
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _secret_telegram_accepts(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret.get_secret_value()):
+            raise ValueError("use 1 to 256 characters from A-Z, a-z, 0-9, _ and -")
+        return secret
 
     @field_validator("preference_attributes")
     @classmethod

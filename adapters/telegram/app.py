@@ -1,0 +1,187 @@
+"""The Telegram bot: python-telegram-bot's Application (AIORateLimiter, concurrent updates) routing
+messages, edits and button presses to the shared use cases; `running_telegram` polls until stopped."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+from telegram import BotCommand, Update
+from telegram.constants import ChatType, UpdateType
+from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from adapters.telegram.replies import TelegramReplies
+from adapters.telegram.update_order import PerUserOrder
+from adapters.telegram.updates import incoming_message
+from bot.chat_commands import StickerBot
+from bot.identity import Platform, UserKey
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+COMMANDS = [
+    BotCommand("sticker", "a sticker for what you say (or your last messages)"),
+    BotCommand("start", "what I do, and your consent"),
+    BotCommand("consent", "see or change what I may learn from you"),
+    BotCommand("privacy", "what I store, why, and how to delete it"),
+    BotCommand("export", "all your data, as a file"),
+    BotCommand("forget", "delete everything about you"),
+    BotCommand("about", "models, profile and credits"),
+    BotCommand("help", "the commands"),
+]
+ALLOWED_UPDATES = [UpdateType.MESSAGE, UpdateType.EDITED_MESSAGE, UpdateType.CALLBACK_QUERY]
+CONCURRENT_UPDATES = 256  # updates in flight; a /sticker waits on the service's worker, not the loop
+SEND_RETRIES = 3  # a 429 is retried after its retry_after this many times
+
+
+class TelegramStartError(RuntimeError):
+    """The bot could not start on Telegram; the message says what to fix."""
+
+
+class TelegramHandlers:
+    """Update → use case; every answer goes out through a TelegramReplies made for that update."""
+
+    def __init__(self, bot: StickerBot) -> None:
+        self.bot = bot
+
+    async def message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.message is None:
+            return
+        incoming = incoming_message(context.bot, update.message)
+        if incoming is None or _for_another_bot(incoming.text, context.bot.username):
+            return
+        await self.bot.dispatch(self._replies(update, context), incoming)
+
+    async def edited(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.edited_message is None:
+            return
+        incoming = incoming_message(context.bot, update.edited_message)
+        if incoming is not None:
+            await self.bot.edited(incoming)
+
+    async def button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None or query.data is None:
+            return
+        await query.answer()  # stops the spinner on the user's button at once
+        message = query.message
+        chat = str(message.chat.id) if message is not None else str(query.from_user.id)
+        if message is not None and message.is_accessible:
+            with contextlib.suppress(BadRequest):  # a choice is made once: the buttons go
+                await context.bot.edit_message_reply_markup(int(chat), message.message_id, reply_markup=None)
+        user = UserKey.of(Platform.TELEGRAM, query.from_user.id)
+        await self.bot.on_button(self._replies(update, context), user, chat, query.data)
+
+    async def error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Anything a handler did not handle: a log line with an id, and a short word to the user."""
+        error_id = uuid.uuid4().hex[:8]
+        log.error("telegram update failed (error %s)", error_id, exc_info=context.error)
+        if isinstance(update, Update) and update.effective_chat is not None:
+            with contextlib.suppress(TelegramError):
+                await context.bot.send_message(
+                    update.effective_chat.id, f"Sorry, something went wrong (error {error_id})."
+                )
+
+    @staticmethod
+    def _replies(update: Update, context: ContextTypes.DEFAULT_TYPE) -> TelegramReplies:
+        user = update.effective_user
+        chat = update.effective_chat
+        return TelegramReplies(
+            context.bot,
+            user.id if user is not None else 0,
+            private_chat=chat is not None and chat.type == ChatType.PRIVATE,
+            reply_to=update.message.message_id if update.message is not None else None,
+        )
+
+
+def _for_another_bot(text: str, username: str) -> bool:
+    """`/start@OtherBot` in a group with several bots is not ours to answer (nor to record)."""
+    command = text.split(maxsplit=1)[0] if text.startswith("/") else ""
+    _, at, addressee = command.partition("@")
+    return bool(at) and addressee.lower() != username.lower()
+
+
+def build_application(settings: Settings, bot: StickerBot) -> Application:
+    """The Application with its handlers, talking to `PMG_TELEGRAM_BASE_URL` (Telegram's own by default)."""
+    if settings.telegram_token is None:
+        raise TelegramStartError("set PMG_TELEGRAM_TOKEN to the token @BotFather gave you")
+    application = (
+        ApplicationBuilder()
+        .token(settings.telegram_token.get_secret_value())
+        .base_url(settings.telegram_base_url)
+        .base_file_url(settings.telegram_base_file_url)
+        .rate_limiter(AIORateLimiter(max_retries=SEND_RETRIES))
+        .concurrent_updates(PerUserOrder(CONCURRENT_UPDATES))
+        .build()
+    )
+    handlers = TelegramHandlers(bot)
+    application.add_handler(CallbackQueryHandler(handlers.button))
+    application.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE, handlers.edited))
+    application.add_handler(MessageHandler(filters.UpdateType.MESSAGE, handlers.message))
+    application.add_error_handler(handlers.error)
+    return application
+
+
+def webhook_secret(settings: Settings) -> str:
+    """The secret Telegram must send with each update: only Telegram can post updates to the bot."""
+    if settings.telegram_webhook_secret is not None:
+        return settings.telegram_webhook_secret.get_secret_value()
+    return secrets.token_urlsafe(32)
+
+
+@contextlib.asynccontextmanager
+async def running_telegram(
+    settings: Settings, bot: StickerBot, *, poll_timeout: int = 10
+) -> AsyncIterator[Application]:
+    """Take updates (polling, or a webhook when PMG_TELEGRAM_WEBHOOK_URL is set) until the block exits;
+    then stop taking them and finish the updates in hand."""
+    application = build_application(settings, bot)
+    try:
+        await application.initialize()  # getMe: checks the token
+    except InvalidToken as error:
+        raise TelegramStartError(
+            "Telegram rejected PMG_TELEGRAM_TOKEN; copy it again from @BotFather"
+        ) from error
+    except NetworkError as error:
+        raise TelegramStartError(
+            f"cannot reach the Bot API at {settings.telegram_base_url}: {error}"
+        ) from error
+    try:
+        await application.bot.set_my_commands(COMMANDS)
+        await application.start()
+        assert application.updater is not None  # built by ApplicationBuilder
+        if settings.telegram_webhook_url:
+            await application.updater.start_webhook(
+                listen=settings.telegram_webhook_listen,
+                port=settings.telegram_webhook_port,
+                url_path=urlsplit(settings.telegram_webhook_url).path.lstrip("/"),
+                webhook_url=settings.telegram_webhook_url,
+                secret_token=webhook_secret(settings),
+                allowed_updates=ALLOWED_UPDATES,
+            )
+            log.info(
+                "telegram: @%s takes updates at %s", application.bot.username, settings.telegram_webhook_url
+            )
+        else:
+            await application.updater.start_polling(timeout=poll_timeout, allowed_updates=ALLOWED_UPDATES)
+            log.info("telegram: polling as @%s", application.bot.username)
+        yield application
+    finally:
+        if application.updater is not None and application.updater.running:
+            await application.updater.stop()
+        if application.running:
+            await application.stop()
+        await application.shutdown()

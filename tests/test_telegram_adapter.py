@@ -1,0 +1,199 @@
+"""The Telegram adapter against the fake Bot API over HTTP: polling end to end, a 429 honoured, private
+files, sticker downloads (capped, optional, validated) and input that is not what it seems."""
+
+from __future__ import annotations
+
+import io
+import socket
+import time
+
+import aiohttp
+import pytest
+from PIL import Image
+
+from adapters.store.behavior_store import SqliteBehaviorStore
+from adapters.telegram.app import TelegramStartError, running_telegram
+from adapters.telegram.updates import MAX_DOWNLOAD_BYTES
+from bot.chat_commands import StickerBot
+from bot.identity import Platform
+from chat_drivers import key, last
+from telegram_fake import (
+    GROUP,
+    FakeBotApi,
+    TelegramDriver,
+    button_press,
+    message,
+    sticker_message,
+    text_message,
+    user,
+    webp_image,
+)
+
+ANN = key(Platform.TELEGRAM, "ann")
+
+
+@pytest.fixture
+def unused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_polling_end_to_end_a_user_chats_and_gets_a_webp_sticker(
+    bot: StickerBot, store: SqliteBehaviorStore
+) -> None:
+    async with FakeBotApi().serving() as api, running_telegram(api.settings(), bot, poll_timeout=1):
+        await api.push(api.update(callback_query=button_press("ann", "consent:all")))
+        await api.push(api.update(message=text_message("ann", "frogs are the best", 1)))
+        await api.push(api.update(message=sticker_message(api, "ann", "🐸", 2, webp_image())))
+        await api.wait_for("getFile")
+        await api.push(api.update(message=text_message("ann", "/sticker@pmg_test_bot we won!!", 3)))
+        sent = await api.wait_for("sendSticker")
+
+    assert [c.method for c in api.calls][:2] == ["getMe", "setMyCommands"]
+    assert "sticker" in {command["command"] for command in api.called("setMyCommands")[0].params["commands"]}
+    image = Image.open(io.BytesIO(sent.upload or b""))
+    assert (image.format, image.size, sent.params["chat_id"]) == ("WEBP", (512, 512), GROUP)
+    assert sent.params["reply_parameters"]["message_id"] == 3  # answers the /sticker it was asked with
+    history = await store.recent_history(ANN, 10)
+    assert [item.kind for item in history[:2]] == ["message", "sticker"]
+    assert history[1].image_sha256 is not None  # downloaded: ann consented to training
+    assert history[1].sticker is not None and history[1].sticker.set_title == "FrogFriends"
+
+
+async def test_a_429_is_retried_after_its_retry_after(bot: StickerBot) -> None:
+    async with TelegramDriver.started(bot) as driver:
+        driver.api.rate_limit("sendMessage", retry_after=1)
+        await driver.command("ann", "privacy")
+    first, second = driver.api.called("sendMessage")
+    assert second.at - first.at >= 1.0
+    assert "/forget" in last(driver, "text").text
+
+
+async def test_export_in_a_group_goes_to_the_private_chat_or_says_how(bot: StickerBot) -> None:
+    async with TelegramDriver.started(bot) as driver:
+        await driver.command("ann", "export")
+        [document] = driver.api.called("sendDocument")
+        assert document.params["chat_id"] == ANN.external_id or document.params["chat_id"] == int(
+            ANN.external_id
+        )
+        assert "private chat" in last(driver, "text").text
+
+        driver.api.started_users.discard(int(ANN.external_id))
+        await driver.command("ann", "export")
+        assert len(driver.api.called("sendDocument")) == 2  # tried, refused by Telegram
+        assert "open a chat with me" in last(driver, "text").text
+
+
+async def test_a_pressed_choice_loses_its_buttons(bot: StickerBot) -> None:
+    async with TelegramDriver.started(bot) as driver:
+        await driver.command("ann", "start")
+        await driver.press("ann", "consent:none")
+    assert driver.api.called("answerCallbackQuery")
+    assert driver.api.called("editMessageReplyMarkup")
+
+
+@pytest.mark.parametrize(
+    ("case", "image", "size_announced"),
+    [
+        ("no file on the server", None, 100),
+        ("not an image", b"%PDF-1.4 not a sticker", 100),
+        ("over the cap", webp_image(), MAX_DOWNLOAD_BYTES + 1),
+    ],
+)
+async def test_a_sticker_without_a_usable_file_is_kept_without_its_image(
+    bot: StickerBot, store: SqliteBehaviorStore, case: str, image: bytes | None, size_announced: int
+) -> None:
+    await store.set_consent(ANN, personalize=True, train=True)
+    async with TelegramDriver.started(bot) as driver:
+        update = sticker_message(driver.api, "ann", "🐸", 1, image)
+        update["sticker"]["file_size"] = size_announced
+        await driver._process(message=update)
+        downloads = driver.api.called("getFile")
+    [use] = await store.recent_history(ANN, 10)
+    assert use.kind == "sticker" and use.image_sha256 is None, case
+    assert (not downloads) == (case == "over the cap")  # the cap is checked before any download
+
+
+async def test_an_animated_sticker_keeps_its_still_thumbnail(
+    bot: StickerBot, store: SqliteBehaviorStore
+) -> None:
+    await store.set_consent(ANN, personalize=True, train=True)
+    async with TelegramDriver.started(bot) as driver:
+        update = sticker_message(driver.api, "ann", "🐸", 1, None)
+        thumbnail = webp_image((200, 80, 80))
+        driver.api.files["thumb-1"] = thumbnail
+        thumb = {"file_id": "thumb-1", "file_unique_id": "t1", "width": 128, "height": 128}
+        update["sticker"] |= {"is_animated": True, "thumbnail": thumb}
+        await driver._process(message=update)
+    [use] = await store.recent_history(ANN, 10)
+    assert use.image_sha256 is not None and store.read_blob(use.image_sha256) == thumbnail
+
+
+async def test_emoji_in_text_count_as_sticker_uses_and_files_without_caption_are_ignored(
+    bot: StickerBot, store: SqliteBehaviorStore
+) -> None:
+    await store.set_consent(ANN, personalize=True, train=False)
+    async with TelegramDriver.started(bot) as driver:
+        await driver._process(message=text_message("ann", "so happy 😸🎉", 1))
+        document = {"file_id": "d1", "file_unique_id": "d1", "file_name": "notes.pdf"}
+        await driver._process(message=message(GROUP, user("ann"), 2, document=document))
+        channel_post = {**text_message("ann", "from a channel", 3), "from": None}
+        await driver._process(message={k: v for k, v in channel_post.items() if k != "from"})
+    history = await store.recent_history(ANN, 10)
+    assert [(item.kind, item.text or (item.sticker and item.sticker.emoji)) for item in history] == [
+        ("message", "so happy"),
+        ("sticker", "😸"),
+        ("sticker", "🎉"),
+    ]
+
+
+async def test_unknown_commands_get_the_command_list_and_other_bots_commands_are_left_alone(
+    bot: StickerBot,
+) -> None:
+    async with TelegramDriver.started(bot) as driver:
+        await driver.command("ann", "frobnicate")
+        assert "I don't know /frobnicate" in last(driver, "text").text
+        assert "/sticker" in last(driver, "text").text
+        answered = len(driver.api.called("sendMessage"))
+        await driver._process(message=text_message("ann", "/start@SomeOtherBot", 7))
+        assert len(driver.api.called("sendMessage")) == answered
+        await driver._process(message=text_message("ann", "/privacy@PMG_test_bot", 8))
+        assert "/forget" in last(driver, "text").text
+
+
+async def test_a_rejected_token_is_a_clear_error(bot: StickerBot) -> None:
+    async with FakeBotApi().serving() as api:
+        settings = api.settings(telegram_token="999:wrong")
+        with pytest.raises(TelegramStartError, match="rejected PMG_TELEGRAM_TOKEN"):
+            async with running_telegram(settings, bot):
+                pass
+    started = time.monotonic()
+    with pytest.raises(TelegramStartError, match="PMG_TELEGRAM_TOKEN"):
+        async with running_telegram(api.settings(telegram_token=None), bot):
+            pass
+    assert time.monotonic() - started < 5
+
+
+async def test_webhook_mode_takes_updates_only_with_the_secret(bot: StickerBot, unused_port: int) -> None:
+    async with FakeBotApi().serving() as api:
+        settings = api.settings(
+            telegram_webhook_url="https://bot.example.org/hooks/pmg",
+            telegram_webhook_port=unused_port,
+            telegram_webhook_secret="s3cret_token",
+        )
+        async with running_telegram(settings, bot), aiohttp.ClientSession() as http:
+            [registered] = api.called("setWebhook")
+            assert registered.params["url"] == "https://bot.example.org/hooks/pmg"
+            assert registered.params["secret_token"] == "s3cret_token"
+            hook = f"http://127.0.0.1:{unused_port}/hooks/pmg"
+            update = api.update(message=text_message("ann", "/privacy", 1))
+
+            forged = await http.post(hook, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "guess"})
+            assert forged.status == 403
+            genuine = await http.post(
+                hook, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret_token"}
+            )
+            assert genuine.status == 200
+            reply = await api.wait_for("sendMessage", within_s=10)
+    assert "/forget" in reply.params["text"] and len(api.called("sendMessage")) == 1
