@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import emoji
 from PIL import Image
 
 from bot.identity import Platform, UserKey
@@ -15,6 +17,11 @@ from pmg_engine.behaviors import StickerSent
 
 ImageLoader = Callable[[], Awaitable[bytes | None]]
 MAX_STICKER_SIDE = 4096  # platform stickers are 512 px; anything far larger is not a sticker
+
+
+def plain_words(text: str) -> str:
+    """A message's words without its emoji: the emoji are recorded as sticker uses instead."""
+    return re.sub(r"[ \t]{2,}", " ", emoji.replace_emoji(text, "")).strip()
 
 
 def image_problem(data: bytes) -> str | None:

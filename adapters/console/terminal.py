@@ -10,7 +10,7 @@ from pathlib import Path
 import emoji
 from rich.console import Console
 
-from bot.chat import Button, IncomingMessage, IncomingSticker
+from bot.chat import Button, IncomingMessage, IncomingSticker, plain_words
 from bot.chat_commands import StickerBot
 from bot.identity import Platform, UserKey, file_stem
 from pmg_engine.behaviors import StickerSent, emoji_name
@@ -73,7 +73,7 @@ class ConsolePlatform:
 def parse_line(user: UserKey, line: str) -> IncomingMessage:
     """Text, plus every emoji in it as a sticker use (the terminal has no stickers of its own)."""
     found = [match["emoji"] for match in emoji.emoji_list(line)]
-    text = emoji.replace_emoji(line, "").strip() if found else line
+    text = plain_words(line) if found and not line.startswith("/") else line  # a command keeps its emoji
     stickers = [IncomingSticker(StickerSent(e, emoji_name(e)), emoji_image(e)) for e in found]
     return IncomingMessage(user, CHAT, text, None, stickers)  # the terminal has no message ids
 
