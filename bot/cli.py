@@ -20,6 +20,7 @@ from bot.cli_support import fail, load_keyword_engine, load_settings, out
 from bot.doctor import run_doctor
 from bot.eval_cli import eval_app
 from bot.retrain_cli import run_retrain
+from bot.run_cli import run
 from bot.service_bench import bench_app
 from bot.sticker_cli import demo, sticker
 
@@ -32,6 +33,7 @@ app.command()(sticker)
 app.command()(demo)
 app.command("retrain")(run_retrain)
 app.command()(chat)
+app.command()(run)
 
 
 @app.callback()

@@ -307,7 +307,9 @@ class SqliteBehaviorStore:
                     Message.chat_id == chat_id,
                     Message.platform_message_id == _short(message_id, ID_CHARS),
                 )
-                .values(text=clean.text, text_truncated=clean.truncated, original_length=clean.original_length)
+                .values(
+                    text=clean.text, text_truncated=clean.truncated, original_length=clean.original_length
+                )
             )
             if not edited.rowcount:  # type: ignore[attr-defined]
                 return False

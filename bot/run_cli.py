@@ -1,0 +1,113 @@
+"""`pmg run telegram|discord|all`: the bot on its platforms until Ctrl-C or SIGTERM, then a clean stop:
+requests still waiting are told to ask again, updates in hand are answered, the database is closed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from bot.chat_cli import about_text
+from bot.cli_support import err, fail, load_engines, load_settings
+from bot.settings import Profile, Settings
+
+if TYPE_CHECKING:
+    from bot.chat_commands import StickerBot
+    from pmg_engine.keywords import KeywordEngine
+    from pmg_engine.stickers import StickerMaker
+
+log = logging.getLogger(__name__)
+
+
+class Target(StrEnum):
+    TELEGRAM = "telegram"
+    DISCORD = "discord"
+    ALL = "all"
+
+
+Runner = Callable[[Settings, "StickerBot"], AbstractAsyncContextManager[object]]
+
+
+def runners(target: Target) -> dict[str, Runner]:
+    """The adapters to start, by name (imported here: each pulls in its platform's library)."""
+    from adapters.discord.app import running_discord
+    from adapters.telegram.app import running_telegram
+
+    known: dict[str, Runner] = {"telegram": running_telegram, "discord": running_discord}
+    return known if target is Target.ALL else {target.value: known[target.value]}
+
+
+def missing_tokens(settings: Settings, names: list[str]) -> list[str]:
+    tokens = {"telegram": settings.telegram_token, "discord": settings.discord_token}
+    return [f"PMG_{name.upper()}_TOKEN" for name in names if tokens[name] is None]
+
+
+async def serve(
+    settings: Settings,
+    stage1: KeywordEngine,
+    stage2: StickerMaker,
+    adapters: dict[str, Runner],
+    stop: asyncio.Event,
+) -> None:
+    """Run the adapters over one store and one sticker service until `stop` is set."""
+    from adapters.store.behavior_store import SqliteBehaviorStore
+    from bot.chat_commands import StickerBot
+    from bot.composition import running_service, sticker_job
+    from bot.metrics_http import serve_metrics
+
+    async with (
+        await SqliteBehaviorStore.open(settings.database_url, settings.blob_dir) as store,
+        running_service(stage1, stage2, settings) as service,
+        AsyncExitStack() as running,
+    ):
+        about = about_text(settings, {"llm": stage1.model_name, **stage2.models})
+        bot = StickerBot(store, service, settings, sticker_job(settings), about=about)
+        if settings.metrics_port is not None:
+            metrics = await serve_metrics(service.prometheus, settings.metrics_port)
+            running.push_async_callback(_closed, metrics)
+        for runner in adapters.values():
+            await running.enter_async_context(runner(settings, bot))
+        err.print(f"running on {', '.join(adapters)}; Ctrl-C or SIGTERM stops", highlight=False)
+        await stop.wait()
+        err.print("stopping: waiting requests are told to ask again", highlight=False)
+        await service.stop()  # before the adapters close, so every waiting user still gets an answer
+    err.print("stopped", highlight=False)
+
+
+async def _closed(server: asyncio.Server) -> None:
+    server.close()
+    await server.wait_closed()
+
+
+def run(
+    target: Annotated[Target, typer.Argument(help="telegram, discord, or all.")],
+    profile: Annotated[Profile | None, typer.Option("--profile", help="offline, tiny or sd15.")] = None,
+) -> None:
+    """Run the bot on Telegram and/or Discord (tokens from PMG_TELEGRAM_TOKEN / PMG_DISCORD_TOKEN)."""
+    from adapters.discord.app import DiscordStartError
+    from adapters.telegram.app import TelegramStartError
+
+    settings = load_settings(profile)
+    adapters = runners(target)
+    missing = missing_tokens(settings, list(adapters))
+    if missing:
+        fail(f"set {' and '.join(missing)} (README: Running the bot) — or try it offline with `pmg chat`")
+    stage1, stage2 = load_engines(settings)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await serve(settings, stage1, stage2, adapters, stop)
+
+    try:
+        asyncio.run(main())
+    except (TelegramStartError, DiscordStartError) as error:
+        fail(str(error))
