@@ -234,6 +234,7 @@ class StickerBot:
         counts = await self.store.counts()
         promoted = await self.store.promoted_checkpoint()
         lines = [f"{name}: {value}" for name, value in {**counts, **self.service.stats()}.items()]
+        lines.append(f"profile: {self.job.profile}, keyword model: {self.job.keyword_model}")
         lines.append(f"checkpoint: {promoted[0] if promoted else 'none (keywords alone)'}")
         await platform.send_text(message.chat, "\n".join(lines))
 

@@ -118,7 +118,7 @@ async def test_admin_commands_are_refused_to_others_and_stats_answer_admins(bot:
 
     await bot.dispatch(platform, says(ADMIN, "/stats"))
     stats = platform.last("text").text
-    assert "queue_length: 0" in stats and "checkpoint: none" in stats
+    assert "queue_length: 0" in stats and "checkpoint: none" in stats and "profile: offline" in stats
 
 
 async def test_privacy_about_and_unknown_commands(bot: StickerBot) -> None:
