@@ -61,6 +61,17 @@ async def test_polling_end_to_end_a_user_chats_and_gets_a_webp_sticker(
     assert history[1].sticker is not None and history[1].sticker.set_title == "FrogFriends"
 
 
+async def test_a_malformed_update_is_skipped_and_polling_goes_on(
+    bot: StickerBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with FakeBotApi().serving() as api, running_telegram(api.settings(), bot, poll_timeout=1):
+        await api.push(api.update(message={"text": "no date, no chat, no sender"}))
+        await api.push(api.update(message=text_message("ann", "/privacy", 2)))
+        reply = await api.wait_for("sendMessage", within_s=10)
+    assert "/forget" in reply.params["text"]
+    assert any("skipped, it does not parse" in record.getMessage() for record in caplog.records)
+
+
 async def test_a_429_is_retried_after_its_retry_after(bot: StickerBot) -> None:
     async with TelegramDriver.started(bot) as driver:
         driver.api.rate_limit("sendMessage", retry_after=1)

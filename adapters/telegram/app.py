@@ -24,6 +24,7 @@ from telegram.ext import (
 )
 
 from adapters.telegram.replies import TelegramReplies
+from adapters.telegram.update_guard import SkipMalformedUpdates
 from adapters.telegram.update_order import PerUserOrder
 from adapters.telegram.updates import incoming_message
 from bot.chat_commands import StickerBot
@@ -124,6 +125,7 @@ def build_application(settings: Settings, bot: StickerBot) -> Application:
         .base_url(settings.telegram_base_url)
         .base_file_url(settings.telegram_base_file_url)
         .rate_limiter(AIORateLimiter(max_retries=SEND_RETRIES))
+        .get_updates_request(SkipMalformedUpdates())
         .concurrent_updates(PerUserOrder(CONCURRENT_UPDATES))
         .build()
     )
