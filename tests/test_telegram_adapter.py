@@ -96,6 +96,15 @@ async def test_export_in_a_group_goes_to_the_private_chat_or_says_how(bot: Stick
         assert "open a chat with me" in last(driver, "text").text
 
 
+async def test_export_in_the_private_chat_is_sent_right_there(bot: StickerBot) -> None:
+    async with TelegramDriver.started(bot) as driver:
+        private = int(ANN.external_id)  # a private chat's id is the user's id
+        await driver._process(message=text_message("ann", "/export", 1, chat_id=private))
+    [document] = driver.api.called("sendDocument")
+    assert document.params["chat_id"] == private and document.filename == "pmg-stickers-export.json"
+    assert not driver.api.called("sendMessage")  # no "sent it privately" note in a private chat
+
+
 async def test_a_pressed_choice_loses_its_buttons(bot: StickerBot) -> None:
     async with TelegramDriver.started(bot) as driver:
         await driver.command("ann", "start")
