@@ -17,6 +17,7 @@ from pmg_engine.behaviors import StickerSent
 
 ImageLoader = Callable[[], Awaitable[bytes | None]]
 MAX_STICKER_SIDE = 4096  # platform stickers are 512 px; anything far larger is not a sticker
+MAX_STICKER_BYTES = 1024 * 1024  # static stickers are ≤ 512 KB on Telegram and Discord; more is not one
 
 
 def plain_words(text: str) -> str:

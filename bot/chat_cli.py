@@ -29,9 +29,8 @@ def chat(
 ) -> None:
     """Talk to the bot in the terminal: messages, emoji as stickers, /start, /sticker, /privacy, /export, /forget."""
     from adapters.console.terminal import ConsolePlatform, chat_loop
-    from adapters.store.behavior_store import SqliteBehaviorStore
     from bot.chat_commands import StickerBot
-    from bot.composition import running_service, sticker_job
+    from bot.composition import open_store, running_service, sticker_job
 
     settings = load_settings(profile)
     stage1, stage2 = load_engines(settings)
@@ -45,7 +44,7 @@ def chat(
 
     async def run() -> None:
         async with (
-            await SqliteBehaviorStore.open(settings.database_url, settings.blob_dir) as store,
+            await open_store(settings) as store,
             running_service(stage1, stage2, settings) as service,
         ):
             about = about_text(settings, {"llm": stage1.model_name, **stage2.models})

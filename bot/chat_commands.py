@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from bot.chat import Button, ChatPlatform, IncomingMessage, IncomingSticker, image_problem
 from bot.identity import Platform, UserKey
-from bot.service import ServiceError, ServiceProgress
+from bot.progress_relay import ProgressRelay
+from bot.service import ServiceError
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -65,7 +66,6 @@ class StickerBot:
         self._busy: set[UserKey] = set()  # users with a /sticker on its way
         self._last_sticker: dict[UserKey, float] = {}  # monotonic time of each user's last /sticker
         self._retraining: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()  # progress messages in flight (kept from the GC)
         self.commands: dict[str, Callable[[ChatPlatform, IncomingMessage, str], Awaitable[None]]] = {
             "start": self.start,
             "sticker": self.sticker,
@@ -166,13 +166,15 @@ class StickerBot:
         if removed:
             log.info("deleted message %s in %s:%s (%d rows)", message_id, platform.value, chat, removed)
 
-    @staticmethod
-    async def _training_image(incoming: IncomingSticker) -> bytes | None:
-        """The sticker's picture, if it has one that decodes as an image (else the use is kept alone)."""
+    async def _training_image(self, incoming: IncomingSticker) -> bytes | None:
+        """The sticker's picture, if it has one that decodes as an image and fits the store (else the
+        use is kept alone)."""
         if incoming.image is None:
             return None
         data = await incoming.image()
         problem = None if data is None else image_problem(data)
+        if data is not None and problem is None and len(data) > self.store.max_blob_bytes:
+            problem = f"{len(data)} bytes is over PMG_MAX_BLOB_BYTES"
         if problem is None:
             return data
         log.warning("sticker %s: image dropped, %s", incoming.sticker.platform_sticker_id, problem)
@@ -261,26 +263,19 @@ class StickerBot:
         self._last_sticker[message.user] = time.monotonic()
         request_id = uuid.uuid4().hex[:8]
 
-        def progress(update: ServiceProgress) -> None:
-            words = {
-                "warming up": "warming up…",
-                "queued": f"queued (#{update.position})",
-                "running": "drawing…",
-            }
-            self._in_background(platform.progress(message.chat, words.get(update.stage, update.stage)))
-
         try:
-            reply = await make_sticker(
-                self.store,
-                self.service,
-                self.job,
-                message.user,
-                conversation[-self.settings.conversation_turns :],
-                alpha=self.settings.alpha,
-                chat=message.chat,
-                progress=progress,
-                deadline_s=self.settings.request_deadline_s,
-            )
+            async with ProgressRelay(platform, message.chat) as relay:  # ends before any answer is sent
+                reply = await make_sticker(
+                    self.store,
+                    self.service,
+                    self.job,
+                    message.user,
+                    conversation[-self.settings.conversation_turns :],
+                    alpha=self.settings.alpha,
+                    chat=message.chat,
+                    progress=relay.report,
+                    deadline_s=self.settings.request_deadline_s,
+                )
         except ServiceError as error:
             await platform.send_text(message.chat, f"Sorry, {error}.")
             return
@@ -337,11 +332,6 @@ class StickerBot:
             await platform.send_text(chat, f"Retrain failed: {last[0][:300]}")
 
     # --- helpers -----------------------------------------------------------------------------
-
-    def _in_background(self, work: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _recent_lines(self, message: IncomingMessage) -> list[str]:
         history = await self.store.recent_history(

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from bot.settings import Settings
 
 if TYPE_CHECKING:
+    from adapters.store.behavior_store import SqliteBehaviorStore
     from bot.personalization import Stage1
     from bot.service import StickerService
     from bot.sticker_engine import EngineOutcome, EngineRequest
@@ -94,6 +95,18 @@ def sticker_job(settings: Settings) -> StickerJob:
         settings.weight_sets,
         settings.seed,
         keyword_model_name(settings.llm_model, settings.preference_attributes),
+    )
+
+
+async def open_store(settings: Settings) -> SqliteBehaviorStore:
+    """The behavior store the settings name, with their limits on message text and files."""
+    from adapters.store.behavior_store import SqliteBehaviorStore
+
+    return await SqliteBehaviorStore.open(
+        settings.database_url,
+        settings.blob_dir,
+        max_text_chars=settings.max_message_chars,
+        max_blob_bytes=settings.max_blob_bytes,
     )
 
 

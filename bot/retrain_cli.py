@@ -26,7 +26,7 @@ def run_retrain(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Train the soft preference embeddings on consenting users' stickers; promote if better on held-out users."""
-    from adapters.store.behavior_store import SqliteBehaviorStore
+    from bot.composition import open_store
     from pmg_engine.model_sources import ModelUnavailableError
     from pmg_engine.soft_prompt import CheckpointError
 
@@ -44,7 +44,7 @@ def run_retrain(
             err.print(f"training data: {report.examples} examples from {report.users} users", highlight=False)
 
     async def run() -> RetrainReport:
-        async with await SqliteBehaviorStore.open(settings.database_url, settings.blob_dir) as store:
+        async with await open_store(settings) as store:
             with Progress(
                 TextColumn("[bold]training[/] {task.completed}/{task.total}"),
                 BarColumn(),

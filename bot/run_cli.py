@@ -56,13 +56,12 @@ async def serve(
     stop: asyncio.Event,
 ) -> None:
     """Run the adapters over one store and one sticker service until `stop` is set."""
-    from adapters.store.behavior_store import SqliteBehaviorStore
     from bot.chat_commands import StickerBot
-    from bot.composition import running_service, sticker_job
+    from bot.composition import open_store, running_service, sticker_job
     from bot.metrics_http import serve_metrics
 
     async with (
-        await SqliteBehaviorStore.open(settings.database_url, settings.blob_dir) as store,
+        await open_store(settings) as store,
         running_service(stage1, stage2, settings) as service,
         AsyncExitStack() as running,
     ):

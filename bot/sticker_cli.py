@@ -97,23 +97,26 @@ def _print_report(report: dict[str, Any]) -> None:
 
 
 def run_sticker(
-    settings: Settings,
     user: str,
     conversation: list[str],
     *,
-    alpha: float,
+    profile: Profile | None,
+    alpha: float | None,
     seed: int | None,
     out_path: Path | None,
     sheet: Path | None,
     as_json: bool,
     seed_history: dict[str, Any] | None = None,
 ) -> None:
-    """Load the engines, make one sticker, write its files, print (or JSON) what happened."""
-    from bot.composition import running_service, sticker_job
+    """Load the engines, make one sticker, write its files, print (or JSON) what happened; `profile`
+    and `alpha` override the settings when given."""
+    from bot.composition import open_store, running_service, sticker_job
     from bot.stickers import make_sticker
     from pmg_engine.selection import check_alpha
     from pmg_engine.stickers import NothingToDrawError
 
+    settings = load_settings(profile)
+    alpha = settings.alpha if alpha is None else alpha
     try:
         check_alpha(alpha)
     except ValueError as error:
@@ -124,11 +127,9 @@ def run_sticker(
     stage1, stage2 = load_engines(settings)
 
     async def run() -> StickerReply:
-        from adapters.store.behavior_store import SqliteBehaviorStore
-
         key = UserKey.of(Platform.CONSOLE, user)
         async with (
-            await SqliteBehaviorStore.open(settings.database_url, settings.blob_dir) as store,
+            await open_store(settings) as store,
             running_service(stage1, stage2, settings) as service,
         ):
             if seed_history is not None:
@@ -235,12 +236,11 @@ def sticker(
     as_json: JsonOption = False,
 ) -> None:
     """Make a sticker for USER answering the conversation: keywords, candidates, z, the file."""
-    settings = load_settings(profile)
     run_sticker(
-        settings,
         user,
         conversation,
-        alpha=settings.alpha if alpha is None else alpha,
+        profile=profile,
+        alpha=alpha,
         seed=seed,
         out_path=out_path,
         sheet=sheet,
@@ -260,13 +260,12 @@ def demo(
     as_json: JsonOption = False,
 ) -> None:
     """Seed a demo user with a bundled sticker history, then make their sticker."""
-    settings = load_settings(profile)
     history = demo_history()
     run_sticker(
-        settings,
         DEMO_USER,
         conversation or history["conversation"],
-        alpha=settings.alpha if alpha is None else alpha,
+        profile=profile,
+        alpha=alpha,
         seed=seed,
         out_path=out_path,
         sheet=sheet,

@@ -297,25 +297,25 @@ class TelegramDriver:
         return shown
 
     async def say(self, user: str, text: str, *, sticker: str | None = None, message_id: int) -> None:
-        await self._process(message=text_message(user, text, message_id))
+        await self.deliver(message=text_message(user, text, message_id))
         if sticker:
             image = webp_image()
-            await self._process(message=sticker_message(self.api, user, sticker, message_id + 10_000, image))
+            await self.deliver(message=sticker_message(self.api, user, sticker, message_id + 10_000, image))
 
     async def command(self, user: str, name: str, argument: str = "") -> None:
-        await self._process(message=text_message(user, f"/{name} {argument}".strip(), next(self.api._ids)))
+        await self.deliver(message=text_message(user, f"/{name} {argument}".strip(), next(self.api._ids)))
 
     async def press(self, user: str, action: str) -> None:
         assert any(b.action == action for s in self.sent for b in s.buttons), f"no button {action}"
-        await self._process(callback_query=button_press(user, action))
+        await self.deliver(callback_query=button_press(user, action))
 
     async def edit(self, user: str, message_id: int, text: str) -> None:
         edited = {**text_message(user, text, message_id), "edit_date": int(time.time())}
-        await self._process(edited_message=edited)
+        await self.deliver(edited_message=edited)
 
     async def delete(self, user: str, message_id: int) -> None:
         raise NotImplementedError("Telegram sends bots no event for a deleted message")
 
-    async def _process(self, **payload: Any) -> None:
+    async def deliver(self, **payload: Any) -> None:
         update = Update.de_json(self.api.update(**payload), self.application.bot)
         await self.application.process_update(update)

@@ -7,6 +7,7 @@ import asyncio
 import io
 import json
 from collections.abc import Hashable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +16,10 @@ from PIL import Image
 from adapters.store.behavior_store import SqliteBehaviorStore
 from bot.chat import IncomingMessage, IncomingSticker
 from bot.chat_commands import MAX_STICKERS_PER_MESSAGE, StickerBot
+from bot.composition import open_store
 from bot.identity import UserKey
 from bot.service import StickerBackend
+from bot.settings import Settings
 from bot.sticker_engine import EngineOutcome, EngineRequest
 from memory_platform import MemoryPlatform
 from pmg_engine.behaviors import StickerSent
@@ -208,3 +211,26 @@ async def test_sticker_images_that_are_not_images_are_dropped_and_emoji_floods_c
     history = await store.recent_history(ANN, 1000)
     assert 0 < len(history) <= MAX_STICKERS_PER_MESSAGE
     assert all(item.image_sha256 is None for item in history)
+
+
+async def test_a_sticker_image_over_the_stores_file_limit_is_dropped_not_fatal(
+    bot: StickerBot, store: SqliteBehaviorStore
+) -> None:
+    platform = MemoryPlatform()
+    await bot.on_button(platform, ANN, "chat-1", "consent:all")
+    store.max_blob_bytes = 100  # the 64-px frog PNG of `says` is about 200 bytes
+
+    await bot.dispatch(platform, says(ANN, "", "🐸", message_id="1"))
+
+    [use] = await store.recent_history(ANN, 10)
+    assert use.kind == "sticker" and use.image_sha256 is None
+    assert [s.text for s in platform.sent] == [platform.sent[0].text]  # only the consent reply, no error
+
+
+async def test_the_store_opened_from_settings_keeps_their_limits(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, max_message_chars=64, max_blob_bytes=4096)
+    async with await open_store(settings) as opened:
+        assert (opened.max_text_chars, opened.max_blob_bytes) == (64, 4096)
+        await opened.record_message(ANN, "chat-1", "x" * 500, message_id="1")
+        [item] = await opened.recent_history(ANN, 10)
+        assert item.text is not None and len(item.text) <= 64

@@ -13,7 +13,7 @@ from PIL import Image
 
 from adapters.store.behavior_store import SqliteBehaviorStore
 from adapters.telegram.app import TelegramStartError, running_telegram
-from adapters.telegram.updates import MAX_DOWNLOAD_BYTES
+from bot.chat import MAX_STICKER_BYTES
 from bot.chat_commands import StickerBot
 from bot.identity import Platform
 from chat_drivers import key, last
@@ -99,7 +99,7 @@ async def test_export_in_a_group_goes_to_the_private_chat_or_says_how(bot: Stick
 async def test_export_in_the_private_chat_is_sent_right_there(bot: StickerBot) -> None:
     async with TelegramDriver.started(bot) as driver:
         private = int(ANN.external_id)  # a private chat's id is the user's id
-        await driver._process(message=text_message("ann", "/export", 1, chat_id=private))
+        await driver.deliver(message=text_message("ann", "/export", 1, chat_id=private))
     [document] = driver.api.called("sendDocument")
     assert document.params["chat_id"] == private and document.filename == "pmg-stickers-export.json"
     assert not driver.api.called("sendMessage")  # no "sent it privately" note in a private chat
@@ -118,7 +118,7 @@ async def test_a_pressed_choice_loses_its_buttons(bot: StickerBot) -> None:
     [
         ("no file on the server", None, 100),
         ("not an image", b"%PDF-1.4 not a sticker", 100),
-        ("over the cap", webp_image(), MAX_DOWNLOAD_BYTES + 1),
+        ("over the cap", webp_image(), MAX_STICKER_BYTES + 1),
     ],
 )
 async def test_a_sticker_without_a_usable_file_is_kept_without_its_image(
@@ -128,7 +128,7 @@ async def test_a_sticker_without_a_usable_file_is_kept_without_its_image(
     async with TelegramDriver.started(bot) as driver:
         update = sticker_message(driver.api, "ann", "🐸", 1, image)
         update["sticker"]["file_size"] = size_announced
-        await driver._process(message=update)
+        await driver.deliver(message=update)
         downloads = driver.api.called("getFile")
     [use] = await store.recent_history(ANN, 10)
     assert use.kind == "sticker" and use.image_sha256 is None, case
@@ -145,7 +145,7 @@ async def test_an_animated_sticker_keeps_its_still_thumbnail(
         driver.api.files["thumb-1"] = thumbnail
         thumb = {"file_id": "thumb-1", "file_unique_id": "t1", "width": 128, "height": 128}
         update["sticker"] |= {"is_animated": True, "thumbnail": thumb}
-        await driver._process(message=update)
+        await driver.deliver(message=update)
     [use] = await store.recent_history(ANN, 10)
     assert use.image_sha256 is not None and store.read_blob(use.image_sha256) == thumbnail
 
@@ -155,11 +155,11 @@ async def test_emoji_in_text_count_as_sticker_uses_and_files_without_caption_are
 ) -> None:
     await store.set_consent(ANN, personalize=True, train=False)
     async with TelegramDriver.started(bot) as driver:
-        await driver._process(message=text_message("ann", "so happy 😸🎉", 1))
+        await driver.deliver(message=text_message("ann", "so happy 😸🎉", 1))
         document = {"file_id": "d1", "file_unique_id": "d1", "file_name": "notes.pdf"}
-        await driver._process(message=message(GROUP, user("ann"), 2, document=document))
+        await driver.deliver(message=message(GROUP, user("ann"), 2, document=document))
         channel_post = {**text_message("ann", "from a channel", 3), "from": None}
-        await driver._process(message={k: v for k, v in channel_post.items() if k != "from"})
+        await driver.deliver(message={k: v for k, v in channel_post.items() if k != "from"})
     history = await store.recent_history(ANN, 10)
     assert [(item.kind, item.text or (item.sticker and item.sticker.emoji)) for item in history] == [
         ("message", "so happy"),
@@ -176,9 +176,9 @@ async def test_unknown_commands_get_the_command_list_and_other_bots_commands_are
         assert "I don't know /frobnicate" in last(driver, "text").text
         assert "/sticker" in last(driver, "text").text
         answered = len(driver.api.called("sendMessage"))
-        await driver._process(message=text_message("ann", "/start@SomeOtherBot", 7))
+        await driver.deliver(message=text_message("ann", "/start@SomeOtherBot", 7))
         assert len(driver.api.called("sendMessage")) == answered
-        await driver._process(message=text_message("ann", "/privacy@PMG_test_bot", 8))
+        await driver.deliver(message=text_message("ann", "/privacy@PMG_test_bot", 8))
         assert "/forget" in last(driver, "text").text
 
 

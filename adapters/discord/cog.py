@@ -127,7 +127,7 @@ class StickerCog(commands.Cog):
             await self.bot.deleted(Platform.DISCORD, str(payload.channel_id), str(message_id))
 
     def _incoming(self, message: discord.Message) -> IncomingMessage | None:
-        return incoming_message(message, self.client.http.get_from_cdn, self.bot.settings.max_blob_bytes)
+        return incoming_message(message, self.client.http.get_from_cdn)
 
 
 def _chat(interaction: discord.Interaction) -> str:

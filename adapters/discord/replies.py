@@ -3,7 +3,6 @@ files), progress as edits of the deferred response, and a short word when someth
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 import logging
@@ -31,8 +30,6 @@ class InteractionReplies:
         self.interaction = interaction
         self.ephemeral = ephemeral
         self._progress_shown = False
-        self._answered = False  # a late progress update must not follow the final answer
-        self._progress_lock = asyncio.Lock()  # progress updates arrive from background tasks
 
     async def defer(self) -> None:
         """Acknowledge at once: Discord drops an interaction not answered within 3 s."""
@@ -56,12 +53,12 @@ class InteractionReplies:
         await self._followup(file=discord.File(io.BytesIO(data), filename), private=True)
 
     async def progress(self, chat: str, text: str) -> None:
-        async with self._progress_lock:
-            if self._answered or self.interaction.is_expired():
-                return
-            with contextlib.suppress(discord.HTTPException):  # the response was dismissed or deleted
-                await self.interaction.edit_original_response(content=text[:MAX_CONTENT])
-                self._progress_shown = True
+        """Updates come one at a time (bot.progress_relay), each an edit of the deferred response."""
+        if self.interaction.is_expired():
+            return
+        with contextlib.suppress(discord.HTTPException):  # the response was dismissed or deleted
+            await self.interaction.edit_original_response(content=text[:MAX_CONTENT])
+            self._progress_shown = True
 
     async def _followup(self, *, private: bool = False, **message: Any) -> None:
         if self.interaction.is_expired():
@@ -77,16 +74,14 @@ class InteractionReplies:
 
     async def _end_progress(self, text: str | None) -> None:
         """The final answer is here: the progress message says done, or goes when a text explains."""
-        async with self._progress_lock:
-            self._answered = True
-            if not self._progress_shown or self.interaction.is_expired():
-                return
-            self._progress_shown = False
-            with contextlib.suppress(discord.HTTPException):
-                if text is None:
-                    await self.interaction.delete_original_response()
-                else:
-                    await self.interaction.edit_original_response(content=text)
+        if not self._progress_shown or self.interaction.is_expired():
+            return
+        self._progress_shown = False
+        with contextlib.suppress(discord.HTTPException):
+            if text is None:
+                await self.interaction.delete_original_response()
+            else:
+                await self.interaction.edit_original_response(content=text)
 
 
 def button_view(buttons: list[Button]) -> discord.ui.View:

@@ -49,6 +49,13 @@ EXPORT_FORMAT = "pmg-stickers user export, version 1"
 USER_TABLES = (("messages", Message), ("sticker_uses", StickerUse), ("generations", Generation))
 
 
+async def _behavior_changed(session: AsyncSession, user_ids: Iterable[int]) -> None:
+    """The users' behavior changed: preference keywords cached before it are stale."""
+    await session.execute(
+        update(User).where(User.id.in_(set(user_ids))).values(behavior_seq=User.behavior_seq + 1)
+    )
+
+
 def _short(value: str | int | None, limit: int = NAME_CHARS) -> str | None:
     """Platform-supplied labels: cleaned and cut without ceremony."""
     return None if value is None else clean_text(str(value), limit).text
@@ -313,9 +320,7 @@ class SqliteBehaviorStore:
             )
             if not edited.rowcount:  # type: ignore[attr-defined]
                 return False
-            await session.execute(
-                update(User).where(User.id == user_id).values(behavior_seq=User.behavior_seq + 1)
-            )
+            await _behavior_changed(session, {user_id})
         return True
 
     async def delete_message(self, platform: Platform, chat: str, message_id: str | int) -> int:
@@ -333,9 +338,7 @@ class SqliteBehaviorStore:
             removed = 0
             for table in (Message, StickerUse):
                 removed += (await session.execute(delete(table).filter_by(**where))).rowcount  # type: ignore[attr-defined]
-            await session.execute(
-                update(User).where(User.id.in_(owners)).values(behavior_seq=User.behavior_seq + 1)
-            )
+            await _behavior_changed(session, owners)
             orphans = await self._unreferenced_blobs(session, images - {None})
             await session.execute(delete(Blob).where(Blob.sha256.in_(orphans)))
         for sha256 in orphans:
@@ -358,9 +361,7 @@ class SqliteBehaviorStore:
         if inserted is None:  # the platform delivered this one before
             existing = select(table.id).filter_by(**natural_key)
             return Recorded(id=(await session.execute(existing)).scalar_one(), created=False)
-        await session.execute(
-            update(User).where(User.id == user_id).values(behavior_seq=User.behavior_seq + 1)
-        )
+        await _behavior_changed(session, {user_id})
         return Recorded(id=inserted, created=True, truncated=truncated)
 
     async def recent_history(self, user: UserKey, n: int, *, chat: str | None = None) -> list[Behavior]:

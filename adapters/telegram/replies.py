@@ -3,7 +3,6 @@ files, and one progress message edited in place (queued → drawing → done).""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ReplyParameters
@@ -24,8 +23,6 @@ class TelegramReplies:
         # In a busy group the sticker answers the /sticker it was asked with (if that still exists).
         self.reply_to = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
         self._progress: int | None = None  # the progress message being edited
-        self._answered = False  # a late progress update must not follow the final answer
-        self._progress_lock = asyncio.Lock()  # progress updates arrive from background tasks
 
     async def send_text(self, chat: str, text: str, buttons: list[Button] | None = None) -> None:
         markup = (
@@ -57,24 +54,20 @@ class TelegramReplies:
         await self.send_text(chat, "Sent it to you in our private chat.")
 
     async def progress(self, chat: str, text: str) -> None:
-        async with self._progress_lock:
-            if self._answered:
-                return
-            if self._progress is None:
-                self._progress = (await self.bot.send_message(int(chat), text)).message_id
-                return
-            with contextlib.suppress(BadRequest):  # "message is not modified", or it was deleted
-                await self.bot.edit_message_text(text, chat_id=int(chat), message_id=self._progress)
+        """Updates come one at a time (bot.progress_relay): the first is sent, the rest edit it."""
+        if self._progress is None:
+            self._progress = (await self.bot.send_message(int(chat), text)).message_id
+            return
+        with contextlib.suppress(BadRequest):  # "message is not modified", or it was deleted
+            await self.bot.edit_message_text(text, chat_id=int(chat), message_id=self._progress)
 
     async def _end_progress(self, chat: str, text: str | None) -> None:
         """The final answer is here: the progress message says done, or goes when a text explains."""
-        async with self._progress_lock:
-            self._answered = True
-            if self._progress is None:
-                return
-            message_id, self._progress = self._progress, None
-            with contextlib.suppress(BadRequest):
-                if text is None:
-                    await self.bot.delete_message(int(chat), message_id)
-                else:
-                    await self.bot.edit_message_text(text, chat_id=int(chat), message_id=message_id)
+        if self._progress is None:
+            return
+        message_id, self._progress = self._progress, None
+        with contextlib.suppress(BadRequest):
+            if text is None:
+                await self.bot.delete_message(int(chat), message_id)
+            else:
+                await self.bot.edit_message_text(text, chat_id=int(chat), message_id=message_id)

@@ -9,13 +9,11 @@ import emoji
 from telegram import Bot, Message, MessageEntity, PhotoSize, Sticker
 from telegram.error import TelegramError
 
-from bot.chat import ImageLoader, IncomingMessage, IncomingSticker, plain_words
+from bot.chat import MAX_STICKER_BYTES, ImageLoader, IncomingMessage, IncomingSticker, plain_words
 from bot.identity import Platform, UserKey
 from pmg_engine.behaviors import StickerSent, emoji_name
 
 log = logging.getLogger(__name__)
-
-MAX_DOWNLOAD_BYTES = 1024 * 1024  # static stickers are ≤ 512 KB; anything far larger is not one
 
 
 def incoming_message(bot: Bot, message: Message) -> IncomingMessage | None:
@@ -73,18 +71,18 @@ def sticker_image(bot: Bot, sticker: Sticker) -> ImageLoader | None:
     file_id, announced = source.file_id, source.file_size or 0
 
     async def download() -> bytes | None:
-        if announced > MAX_DOWNLOAD_BYTES:
+        if announced > MAX_STICKER_BYTES:
             log.warning("sticker %s: %d bytes is over the download cap", file_id, announced)
             return None
         try:
             file = await bot.get_file(file_id)
-            if (file.file_size or 0) > MAX_DOWNLOAD_BYTES:
+            if (file.file_size or 0) > MAX_STICKER_BYTES:
                 log.warning("sticker %s: %d bytes is over the download cap", file_id, file.file_size)
                 return None
             data = bytes(await file.download_as_bytearray())
         except TelegramError as error:
             log.warning("sticker %s: no file (%s); the use is kept without its image", file_id, error)
             return None
-        return data if len(data) <= MAX_DOWNLOAD_BYTES else None
+        return data if len(data) <= MAX_STICKER_BYTES else None
 
     return download
