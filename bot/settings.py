@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -10,7 +11,7 @@ from platformdirs import user_data_dir
 from pydantic import BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.identity import Platform
+from bot.identity import Platform, UserKey
 
 Profile = Literal["offline", "tiny", "sd15"]
 WeightSet = tuple[float, float]  # (w_p, w_t)
@@ -18,9 +19,17 @@ WeightSet = tuple[float, float]  # (w_p, w_t)
 
 def _split_commas(value: object) -> object:
     """Lists come from the environment as `a,b,c`; a JSON list works too."""
-    if isinstance(value, str) and not value.lstrip().startswith("["):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
+    if not isinstance(value, str):
+        return value
+    if value.lstrip().startswith("["):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as error:
+            raise ValueError(
+                f"{value!r} is not a valid JSON list ({error.msg} at character {error.pos}); "
+                'write a,b,c or ["a", "b", "c"]'
+            ) from None
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 def _parse_weight_sets(value: object) -> object:
@@ -108,7 +117,8 @@ class Settings(BaseSettings):
     )
     admins: CommaList = Field(
         default_factory=list,
-        description="Admin users as `platform:id`, comma-separated, e.g. `telegram:123,discord:456`.",
+        description="Admin users as `platform:id`, comma-separated or a JSON list, "
+        'e.g. `telegram:123,discord:456` or `["telegram:123", "discord:456"]`.',
     )
 
     # --- the sticker service -----------------------------------------------------------
@@ -203,12 +213,14 @@ class Settings(BaseSettings):
     @field_validator("admins")
     @classmethod
     def _admins_name_a_platform(cls, admins: list[str]) -> list[str]:
+        """Each as `is_admin` spells it (`Telegram: 1` -> `telegram:1`), so every accepted spelling matches."""
+        normalised = []
         for admin in admins:
             platform, _, external_id = admin.partition(":")
-            Platform.parse(platform)
-            if not external_id:
+            if not external_id.strip():
                 raise ValueError(f"admin {admin!r} must look like `platform:id`, e.g. `telegram:123`")
-        return admins
+            normalised.append(str(UserKey.of(platform, external_id)))
+        return normalised
 
     @field_validator("telegram_webhook_secret")
     @classmethod
@@ -248,6 +260,11 @@ class Settings(BaseSettings):
     @property
     def model_cache_dir(self) -> Path:
         return self.data_dir / "models"
+
+    @property
+    def user_files_dir(self) -> Path:
+        """Files made for console users (stickers, exports), one folder per user: /forget removes it."""
+        return self.data_dir / "users"
 
     def is_admin(self, platform: Platform, external_id: str) -> bool:
         return f"{platform.value}:{external_id}" in self.admins

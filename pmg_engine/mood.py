@@ -76,7 +76,9 @@ class MoodFeatures:
         return torch.cat([self.embedder.encode(texts), self.llm.mean_hidden_states(texts)], dim=1)
 
     def fingerprint(self) -> str:
-        return f"{RECIPE}|{self.embedder.path}|{self.llm.loaded_from.name}"
+        """What the features depend on: the LLM by its weights, not its file, which is the GGUF on the first
+        start and the converted copy on later ones (the cached classifier must serve both)."""
+        return f"{RECIPE}|{self.embedder.path}|{self.llm.weights_fingerprint}"
 
 
 class MoodClassifier(torch.nn.Module):

@@ -5,7 +5,6 @@ tokens after the behavior prompt, and a linear mapper into the generator's text 
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -34,20 +33,6 @@ class SoftPromptShape:
     prefixes: int  # S, P-Tuning v2 prefix vectors per layer
     llm_hidden: int  # the LLM's hidden size (576 for SmolLM2-135M)
     text_width: int  # the generator's text-embedding width (768 for SD1.5)
-
-
-def weights_fingerprint(model: torch.nn.Module, samples: int = 4096) -> str:
-    """16 hex digits naming the base LLM's weights, whatever file they came from (GGUF or its cached copy):
-    every tensor's name and shape, and an evenly strided sample of its values (hashing all of a 7B model
-    would take minutes)."""
-    digest = hashlib.sha256()
-    with torch.no_grad():
-        for name, tensor in sorted(model.state_dict().items()):
-            flat = tensor.detach().reshape(-1)
-            picked = flat[:: max(1, flat.numel() // samples)][:samples].float().cpu()
-            digest.update(f"{name}{tuple(tensor.shape)}".encode())
-            digest.update(picked.numpy().tobytes())
-    return digest.hexdigest()[:16]
 
 
 class SoftPromptModel(torch.nn.Module):
@@ -158,17 +143,14 @@ class SoftPreferences:
         self.shape = (tokens, prefixes, text_width)
         self.model: SoftPromptModel | None = None
         self.version: str | None = None
-        self._fingerprint: str | None = None
 
     def use(self, version: str, path: Path) -> None:
         """Load `path` unless `version` is already in service; CheckpointError leaves the old one serving."""
         if version == self.version:
             return
-        if self._fingerprint is None:
-            self._fingerprint = weights_fingerprint(self.llm.model)
         tokens, prefixes, text_width = self.shape
         model = SoftPromptModel(self.llm, tokens=tokens, prefixes=prefixes, text_width=text_width)
-        model.load(path, base_fingerprint=self._fingerprint)
+        model.load(path, base_fingerprint=self.llm.weights_fingerprint)
         self.model, self.version = model.eval(), version
 
     @torch.no_grad()

