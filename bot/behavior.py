@@ -20,12 +20,23 @@ class Behavior:
     text: str = ""
     sticker: StickerSent | None = None
     image_sha256: str | None = None
+    id: int | None = None  # the stored row: how a generation names the messages it answered
 
 
 @dataclass(frozen=True)
 class Consent:
     personalize: bool = False
     train: bool = False
+    # When the user last changed it: work that began before a change must not store what it made.
+    updated_at: datetime | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class ConsentSaved:
+    """The consent now in force, and what withdrawing part of it deleted (table -> rows)."""
+
+    consent: Consent
+    deleted: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -60,7 +71,9 @@ class GenerationRecord:
     user: UserKey
     chat: str | None
     profile: str
-    request_text: str = ""
+    request_text: str = ""  # the /sticker TEXT; empty when it answered stored messages
+    context_message_ids: list[int] = field(default_factory=list)  # those messages, by row id
+    consent_at: datetime | None = None  # Consent.updated_at when the request began
     preference_keywords: list[str] = field(default_factory=list)
     target_keywords: list[str] = field(default_factory=list)
     mood: str | None = None

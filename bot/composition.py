@@ -99,9 +99,12 @@ def sticker_job(settings: Settings) -> StickerJob:
 
 
 async def open_store(settings: Settings) -> SqliteBehaviorStore:
-    """The behavior store the settings name, with their limits on message text and files."""
+    """The behavior store the settings name, with their limits on message text and files; the data
+    dir (database, blobs, users' files) is made readable by its owner alone."""
     from adapters.store.behavior_store import SqliteBehaviorStore
+    from bot.user_files import private_folder
 
+    private_folder(settings.data_dir)
     return await SqliteBehaviorStore.open(
         settings.database_url,
         settings.blob_dir,

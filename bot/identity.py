@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+MAX_ID_CHARS = 64  # what the store keeps of a platform id: a longer one is refused, never cut
+
 
 class UnknownPlatformError(ValueError):
     """A platform name this bot has no adapter for."""
@@ -31,12 +33,18 @@ class UserKey:
     platform: Platform
     external_id: str
 
+    def __post_init__(self) -> None:
+        # Checked here, where every key is made: a key the store would cut could never be found again.
+        if not self.external_id:
+            raise ValueError("a user needs a non-empty platform id")
+        if len(self.external_id) > MAX_ID_CHARS:
+            raise ValueError(
+                f"a user id is at most {MAX_ID_CHARS} characters ({len(self.external_id)} given)"
+            )
+
     @classmethod
     def of(cls, platform: str | Platform, external_id: str | int) -> UserKey:
-        external = str(external_id).strip()
-        if not external:
-            raise ValueError("a user needs a non-empty platform id")
-        return cls(Platform.parse(platform), external)
+        return cls(Platform.parse(platform), str(external_id).strip())
 
     def __str__(self) -> str:
         return f"{self.platform.value}:{self.external_id}"

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from bot.behavior import Behavior, CachedPreferences
+from bot.behavior import Behavior, CachedPreferences, Consent
 from bot.identity import UserKey
 from pmg_engine.behaviors import UserBehaviors
 
@@ -77,11 +77,14 @@ async def remember_preferences(
     context: UserContext,
     understanding: Understanding,
     keyword_model: str,
+    consent: Consent,
 ) -> None:
-    """Cache freshly made preference keywords under the watermark they came from."""
+    """Cache freshly made preference keywords under the watermark they came from (the store keeps them
+    only if `consent`, read when the request began, still holds)."""
     if context.cached is None:
         keywords = understanding.preferences.keywords
-        await store.store_preferences(user, CachedPreferences(keywords, context.watermark, keyword_model))
+        cached = CachedPreferences(keywords, context.watermark, keyword_model)
+        await store.store_preferences(user, cached, consent_at=consent.updated_at)
 
 
 async def understand_request(
@@ -89,8 +92,16 @@ async def understand_request(
 ) -> Understanding:
     """Keywords, mood and target for one request; a user whose history has not changed since their
     keywords were made gets them from the store, and the LLM is asked only about the mood's look."""
-    context = await load_context(store, engine.model_name, user, conversation, history_items=history_items)
+    consent = await store.get_consent(user)
+    context = await load_context(
+        store,
+        engine.model_name,
+        user,
+        conversation,
+        history_items=history_items,
+        personalize=consent.personalize,
+    )
     # The engine is CPU-bound torch work: off the event loop, so the bot keeps answering meanwhile.
     [understanding] = await asyncio.to_thread(engine.understand, [context.behaviors], [context.cached])
-    await remember_preferences(store, user, context, understanding, engine.model_name)
+    await remember_preferences(store, user, context, understanding, engine.model_name, consent)
     return understanding

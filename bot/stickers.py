@@ -38,8 +38,8 @@ class Stage2(Protocol):
 class ConsentWithdrawn(ServiceError):
     def __init__(self) -> None:
         super().__init__(
-            "you withdrew your consent while I was drawing, so I dropped that sticker and kept nothing "
-            "of it; ask again for one that follows only the mood"
+            "you withdrew or changed your consent while I was drawing, so I dropped that sticker and "
+            "kept nothing of it; please ask again"
         )
 
 
@@ -49,7 +49,7 @@ class StickerReply:
 
     understanding: Understanding
     result: StickerResult
-    generation_id: int
+    generation_id: int | None  # None: not recorded (the user has not consented to personalization)
     personalized: bool  # False: no history, so the sticker follows the mood alone
     seconds: float
     models: dict[str, str]  # what made it: LLM, generator, scorer, safety
@@ -79,10 +79,13 @@ async def make_sticker(
     chat: str | None = None,
     progress: ProgressCallback | None = None,
     deadline_s: float | None = None,
+    context_message_ids: list[int] | None = None,
 ) -> StickerReply:
     """One sticker for `user` in reply to `conversation`, through the service (queued, batched with
-    other users'); the generation is recorded and the sticker kept. Raises the service's errors
-    (busy, cancelled, deadline) for the platform to word."""
+    other users'); with the user's consent, the generation is recorded and the sticker kept.
+    `context_message_ids`: the conversation is these stored messages (recorded by id, not copied).
+    Raises the service's errors (busy, cancelled, deadline) for the platform to word, and
+    ConsentWithdrawn when the user's consent changed while a personalized sticker was drawn."""
     from bot.sticker_engine import EngineRequest
 
     started = time.perf_counter()
@@ -105,10 +108,7 @@ async def make_sticker(
         checkpoint=(promoted[0], store.blobs.path(promoted[1])) if promoted else None,
     )
     outcome = await service.request(user, request, progress=progress, deadline_s=deadline_s)
-    if consent.personalize and not (await store.get_consent(user)).personalize:
-        raise ConsentWithdrawn()  # made from data the user no longer lets us use (or /forget-ed)
     understanding, result = outcome.understanding, outcome.result
-    await remember_preferences(store, user, context, understanding, job.keyword_model)
     seconds = time.perf_counter() - started
     models = {"llm": job.keyword_model, **outcome.models}
     chosen = result.candidates[result.chosen].candidate if result.chosen is not None else None
@@ -116,9 +116,9 @@ async def make_sticker(
         user=user,
         chat=chat,
         profile=job.profile,
-        request_text="\n".join(conversation)
-        if consent.personalize
-        else "",  # no consent: none of their words
+        request_text="" if context_message_ids else "\n".join(conversation),
+        context_message_ids=list(context_message_ids or []),
+        consent_at=consent.updated_at,
         preference_keywords=result.request.preference_keywords,
         target_keywords=result.request.target_keywords,
         mood=result.request.mood,
@@ -137,7 +137,12 @@ async def make_sticker(
         status="done" if chosen is not None else "failed",
         error=None if chosen is not None else "every candidate was flagged by the safety check",
     )
+    # The store writes only if the consent read above still holds, in the same transaction as the write.
     generation_id = await store.record_generation(
         record, image=result.files.webp if result.files else None, image_mime="image/webp"
     )
+    if generation_id is None and consent.personalize:
+        raise ConsentWithdrawn()  # made from data the user no longer lets us use (or /forget-ed)
+    if generation_id is not None:
+        await remember_preferences(store, user, context, understanding, job.keyword_model, consent)
     return StickerReply(understanding, result, generation_id, bool(context.history), seconds, models)

@@ -53,6 +53,7 @@ def test_target_keywords_are_the_mood_word_then_the_llms_look_then_defaults() ->
 async def test_unchanged_history_makes_no_preference_question(store: SqliteBehaviorStore) -> None:
     stage1, llm = engine()
     user = UserKey.of("telegram", 7)
+    await store.set_consent(user, personalize=True)
     for index in range(3):
         await store.record_sticker_use(user, "chat", StickerSent("🐸"), message_id=index)
 
@@ -73,6 +74,8 @@ async def test_unchanged_history_makes_no_preference_question(store: SqliteBehav
 async def test_only_the_users_own_history_enters_the_prompt(store: SqliteBehaviorStore) -> None:
     stage1, llm = engine()
     user, other = UserKey.of("discord", 1), UserKey.of("discord", 2)
+    for person in (user, other):
+        await store.set_consent(person, personalize=True)
     await store.record_message(other, "guild", "OTHER PERSON'S SECRET")
     await store.record_message(user, "guild", "my own words")
     await store.record_sticker_use(user, "guild", StickerSent("🐸"))

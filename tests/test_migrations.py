@@ -55,6 +55,7 @@ async def test_upgrade_downgrade_upgrade_on_a_file_database(db_url: str) -> None
 
 async def test_opening_the_store_migrates_and_keeps_data_across_reopen(db_url: str, tmp_path, alice) -> None:
     async with await SqliteBehaviorStore.open(db_url, tmp_path / "blobs") as store:
+        await store.set_consent(alice, personalize=True)
         await store.record_message(alice, "chat", "still here")
     async with await SqliteBehaviorStore.open(db_url, tmp_path / "blobs") as store:
         assert [item.text for item in await store.recent_history(alice, 5)] == ["still here"]

@@ -101,7 +101,9 @@ async def test_a_user_without_history_gets_a_mood_only_sticker_and_no_preference
     assert reply.result.request.preference_keywords == []
     assert len(llm.generate_calls[0]) == 1  # only the target question was asked
     assert all(c.candidate.details["character"] is None for c in reply.result.candidates)
-    assert (await store.counts())["generations"] == 1
+    # Bob never consented: the sticker is his, but nothing about him is stored (not even a user row).
+    assert reply.generation_id is None
+    assert await store.counts() == {"users": 0, "messages": 0, "sticker_uses": 0, "generations": 0}
 
 
 async def test_when_safety_drops_every_candidate_nothing_is_kept_but_the_failure_is_recorded(

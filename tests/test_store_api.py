@@ -22,6 +22,7 @@ def at(minutes: int) -> datetime:
 async def test_recent_history_merges_messages_and_stickers_oldest_first(
     store: SqliteBehaviorStore, alice: UserKey
 ) -> None:
+    await store.set_consent(alice, personalize=True)
     await store.record_message(alice, "a", "first", sent_at=at(1))
     await store.record_sticker_use(alice, "a", StickerSent("😺", "grinning cat", "Kitty"), sent_at=at(2))
     await store.record_message(alice, "b", "elsewhere", sent_at=at(3))
@@ -48,18 +49,24 @@ async def test_consent_defaults_to_nothing_and_each_flag_changes_alone(
 ) -> None:
     assert await store.get_consent(alice) == Consent(personalize=False, train=False)
 
-    assert await store.set_consent(alice, personalize=True) == Consent(personalize=True, train=False)
-    assert await store.set_consent(alice, train=True) == Consent(personalize=True, train=True)
-    assert await store.set_consent(alice, personalize=False) == Consent(personalize=False, train=True)
+    assert (await store.set_consent(alice, personalize=True)).consent == Consent(
+        personalize=True, train=False
+    )
+    assert (await store.set_consent(alice, train=True)).consent == Consent(personalize=True, train=True)
+    assert (await store.set_consent(alice, personalize=False)).consent == Consent(
+        personalize=False, train=True
+    )
     assert await store.get_consent(alice) == Consent(personalize=False, train=True)
 
 
 async def test_preference_cache_is_valid_until_a_new_behavior_arrives(
     store: SqliteBehaviorStore, alice: UserKey
 ) -> None:
+    consent = (await store.set_consent(alice, personalize=True)).consent
     await store.record_message(alice, "a", "hi")
     watermark = await store.behavior_watermark(alice)
-    await store.store_preferences(alice, CachedPreferences(["cat", "cartoon"], watermark, "smollm2"))
+    cached = CachedPreferences(["cat", "cartoon"], watermark, "smollm2")
+    assert await store.store_preferences(alice, cached, consent_at=consent.updated_at)
 
     cached = await store.cached_preferences(alice)
     assert cached == CachedPreferences(["cat", "cartoon"], watermark, "smollm2")
@@ -72,6 +79,8 @@ async def test_training_examples_follow_the_papers_split_for_consenting_users(
     store: SqliteBehaviorStore, alice: UserKey, bob: UserKey
 ) -> None:
     carol = UserKey.of("console", "carol")
+    for user in (alice, bob, carol):
+        await store.set_consent(user, personalize=True, train=True)
     for minute, name in enumerate(["cat one", "cat two", "cat three"]):
         await store.record_sticker_use(
             alice, "a", StickerSent("😺", name), sent_at=at(minute), image=name.encode(), message_id=minute
@@ -79,15 +88,13 @@ async def test_training_examples_follow_the_papers_split_for_consenting_users(
     await store.record_message(alice, "a", "before the last", sent_at=at(1))
     await store.record_message(alice, "a", "after the last", sent_at=at(9))
     await store.record_sticker_use(alice, "a", StickerSent("🙂", "no image"), sent_at=at(10))
-    await store.set_consent(alice, personalize=True, train=True)
-    # Bob has images but no training consent; Carol consents but has a single image.
+    # Bob had images but withdrew training consent; Carol consents but has a single image.
     for minute in range(2):
         await store.record_sticker_use(
             bob, "b", StickerSent("🐶"), sent_at=at(minute), image=b"dog%d" % minute
         )
-    await store.set_consent(bob, personalize=True)
+    await store.set_consent(bob, train=False)
     await store.record_sticker_use(carol, "c", StickerSent("🐸"), image=b"frog")
-    await store.set_consent(carol, personalize=True, train=True)
 
     examples = [example async for example in store.iter_training_examples()]
 
@@ -104,13 +111,14 @@ async def test_training_examples_follow_the_papers_split_for_consenting_users(
 async def test_generation_records_and_export_are_json_ready(
     store: SqliteBehaviorStore, alice: UserKey
 ) -> None:
-    await store.set_consent(alice, personalize=True, display_name="Alice")
+    consent = (await store.set_consent(alice, personalize=True, display_name="Alice")).consent
     await store.record_message(alice, "a", "so happy today!", message_id=5)
     record = GenerationRecord(
         user=alice,
         chat="a",
         profile="offline",
         request_text="so happy today!",
+        consent_at=consent.updated_at,
         preference_keywords=["cat", "cartoon"],
         target_keywords=["joy", "smile", "jump", "grin", "cheer"],
         mood="joy",
@@ -127,7 +135,7 @@ async def test_generation_records_and_export_are_json_ready(
     generation_id = await store.record_generation(record, image=b"webp bytes")
     exported = json.loads(json.dumps(await store.export_user(alice)))
 
-    assert generation_id > 0
+    assert generation_id is not None and generation_id > 0
     assert exported["user"]["display_name"] == "Alice"
     assert exported["user"]["consent_personalize"] is True
     assert exported["messages"][0]["text"] == "so happy today!"

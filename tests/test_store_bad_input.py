@@ -20,6 +20,12 @@ from bot.identity import UnknownPlatformError, UserKey
 from pmg_engine.behaviors import StickerSent
 
 
+@pytest.fixture(autouse=True)
+async def alice_consents(store: SqliteBehaviorStore, alice: UserKey) -> None:
+    """The store keeps behaviors only of users who consent (test_store_consent.py: everyone else)."""
+    await store.set_consent(alice, personalize=True, train=True)
+
+
 async def test_over_long_text_is_stored_as_a_flagged_prefix(
     store: SqliteBehaviorStore, alice: UserKey
 ) -> None:

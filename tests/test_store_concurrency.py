@@ -72,6 +72,8 @@ async def test_deferred_transactions_would_lose_updates(store: SqliteBehaviorSto
 
 
 async def test_concurrent_recording_keeps_every_message(store: SqliteBehaviorStore, alice: UserKey) -> None:
+    await store.set_consent(alice, personalize=True)
+
     async def writer(number: int) -> None:
         for index in range(TRANSACTIONS):
             await store.record_message(alice, "chat", f"w{number} m{index}", message_id=f"{number}-{index}")

@@ -15,7 +15,9 @@ SHARED_IMAGE = b"RIFF-shared-sticker-image"
 
 async def _populate(store: SqliteBehaviorStore, user: UserKey, marker: str) -> str:
     """Give `user` a full history; returns the sha256 of an image only this user has."""
-    await store.set_consent(user, personalize=True, train=True, display_name=f"name-{marker}")
+    consent = (
+        await store.set_consent(user, personalize=True, train=True, display_name=f"name-{marker}")
+    ).consent
     await store.record_message(user, f"dm-{marker}", f"secret text {marker} " * 3, message_id=1)
     await store.record_message(user, "group", f"group text {marker}", message_id=f"g-{marker}")
     await store.record_sticker_use(
@@ -33,12 +35,20 @@ async def _populate(store: SqliteBehaviorStore, user: UserKey, marker: str) -> s
         image=f"own image {marker}".encode(),
     )
     generated = f"generated sticker {marker}".encode()
-    await store.record_generation(
-        GenerationRecord(user=user, chat="group", profile="offline", request_text=f"request {marker}"),
-        image=generated,
+    request = GenerationRecord(
+        user=user,
+        chat="group",
+        profile="offline",
+        request_text=f"request {marker}",
+        consent_at=consent.updated_at,
     )
-    await store.record_generation(GenerationRecord(user=user, chat=None, profile="offline", status="failed"))
-    await store.store_preferences(user, CachedPreferences([f"keyword-{marker}"], 4, "llm"))
+    assert await store.record_generation(request, image=generated)
+    failed = GenerationRecord(
+        user=user, chat=None, profile="offline", status="failed", consent_at=consent.updated_at
+    )
+    assert await store.record_generation(failed)
+    keywords = CachedPreferences([f"keyword-{marker}"], 4, "llm")
+    assert await store.store_preferences(user, keywords, consent_at=consent.updated_at)
     return (await store.recent_history(user, 10))[-1].image_sha256 or ""
 
 
@@ -116,6 +126,8 @@ async def test_a_deleted_message_takes_its_stickers_and_unshared_images_along(
 async def test_an_edit_changes_only_the_editors_own_stored_message(
     store: SqliteBehaviorStore, alice: UserKey, bob: UserKey
 ) -> None:
+    for user in (alice, bob):
+        await store.set_consent(user, personalize=True)
     await store.record_message(alice, "group", "I like cats", message_id="m1")
     assert await store.edit_message(bob, "group", "m1", "hijacked") is False  # not bob's message
     assert await store.edit_message(alice, "group", "m1", "I like frogs") is True

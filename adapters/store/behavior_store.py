@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -15,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.store import schema
 from adapters.store.blob_files import BlobFiles
-from adapters.store.database import WRITE, create_engine
-from adapters.store.errors import BlobTooLargeError
+from adapters.store.database import BUSY_TIMEOUT_MS, WRITE, create_engine
+from adapters.store.errors import BlobTooLargeError, StoreError
 from adapters.store.tables import (
     Base,
     Blob,
@@ -29,31 +30,43 @@ from adapters.store.tables import (
     User,
     utc_now,
 )
-from adapters.store.text_input import clean_text
 from bot.behavior import (
     Behavior,
     CachedPreferences,
     Consent,
+    ConsentSaved,
     GenerationRecord,
     Recorded,
     TrainingExample,
 )
-from bot.identity import Platform, UserKey
+from bot.identity import MAX_ID_CHARS, Platform, UserKey
+from bot.text_input import clean_text
 from pmg_engine.behaviors import StickerSent
 
 log = logging.getLogger(__name__)
 
 NAME_CHARS = 256  # display names, chat titles, sticker names and set titles
-ID_CHARS = 64  # platform ids
-EXPORT_FORMAT = "pmg-stickers user export, version 1"
+ID_CHARS = MAX_ID_CHARS  # platform ids
+EXPORT_FORMAT = "pmg-stickers user export, version 2"
 USER_TABLES = (("messages", Message), ("sticker_uses", StickerUse), ("generations", Generation))
+CHECKPOINT_RETRY_S = (1.0, 30.0)  # first and longest wait between tries of a blocked WAL checkpoint
+CHECKPOINT_BUSY_MS = 200  # how long one try waits for readers to finish
 
 
-async def _behavior_changed(session: AsyncSession, user_ids: Iterable[int]) -> None:
-    """The users' behavior changed: preference keywords cached before it are stale."""
-    await session.execute(
-        update(User).where(User.id.in_(set(user_ids))).values(behavior_seq=User.behavior_seq + 1)
-    )
+async def _behavior_changed(session: AsyncSession, user_ids: Iterable[int], *, removed: bool = False) -> None:
+    """The users' behavior changed: preference keywords cached before it are stale. When text was
+    removed or rewritten, the cached keywords (made from it) are deleted, not just outdated."""
+    ids = set(user_ids)
+    await session.execute(update(User).where(User.id.in_(ids)).values(behavior_seq=User.behavior_seq + 1))
+    if removed:
+        await session.execute(delete(PreferenceCache).where(PreferenceCache.user_id.in_(ids)))
+
+
+def _chat_ref(chat: str) -> str:
+    """A platform chat id as stored and looked up: the one place it is checked."""
+    if not chat or len(chat) > ID_CHARS:
+        raise StoreError(f"a chat id must be 1 to {ID_CHARS} characters ({len(chat)} given)")
+    return chat
 
 
 def _short(value: str | int | None, limit: int = NAME_CHARS) -> str | None:
@@ -78,12 +91,22 @@ def _exported(row: Base, chats: dict[int, str]) -> dict[str, Any]:
     return data
 
 
+async def _count(session: AsyncSession, table: type[Base], user_id: int) -> int:
+    statement = select(func.count()).select_from(table).where(table.user_id == user_id)  # type: ignore[attr-defined]
+    return (await session.execute(statement)).scalar_one()
+
+
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
 class SqliteBehaviorStore:
-    """Async API over one SQLite file and a folder of content-addressed blobs."""
+    """Async API over one SQLite file and a folder of content-addressed blobs.
+
+    Only `set_consent` creates a user. Every write of what a user did or what the bot made for them
+    checks that user's consent inside its own write transaction, so a /forget or a withdrawn consent
+    is never undone by work that was already in flight: such a write stores nothing.
+    """
 
     def __init__(
         self, engine: AsyncEngine, blobs: BlobFiles, *, max_text_chars: int, max_blob_bytes: int
@@ -93,6 +116,7 @@ class SqliteBehaviorStore:
         self.max_text_chars = max_text_chars
         self.max_blob_bytes = max_blob_bytes
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._checkpoint_retry: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(
@@ -113,6 +137,9 @@ class SqliteBehaviorStore:
         )
 
     async def close(self) -> None:
+        if self._checkpoint_retry is not None:
+            self._checkpoint_retry.cancel()
+            await asyncio.gather(self._checkpoint_retry, return_exceptions=True)
         await self.engine.dispose()
 
     async def __aenter__(self) -> SqliteBehaviorStore:
@@ -138,12 +165,13 @@ class SqliteBehaviorStore:
     # --- users and consent -------------------------------------------------------------
 
     async def _upsert_user(self, session: AsyncSession, user: UserKey, display_name: str | None) -> int:
+        """The one write that creates a user: giving or changing consent (/start's buttons, /consent)."""
         now = utc_now()
         statement = (
             insert(User)
             .values(
                 platform=user.platform.value,
-                external_id=_short(user.external_id, ID_CHARS),
+                external_id=user.external_id,
                 display_name=_short(display_name),
                 created_at=now,
                 last_seen_at=now,
@@ -165,16 +193,53 @@ class SqliteBehaviorStore:
         )
         return (await session.execute(statement)).scalar_one_or_none()
 
+    async def _consenting_user(
+        self, session: AsyncSession, user: UserKey, *, display_name: str | None = None
+    ) -> tuple[int, bool] | None:
+        """(id, may train) of a user who consents to personalization now, in this transaction; None
+        for anyone else (never seen, declined, withdrawn, forgotten)."""
+        row = (
+            await session.execute(
+                select(User.id, User.consent_train).where(
+                    User.platform == user.platform.value,
+                    User.external_id == user.external_id,
+                    User.consent_personalize,
+                )
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        changes: dict[str, Any] = {"last_seen_at": utc_now()}
+        if display_name is not None:
+            changes["display_name"] = _short(display_name)
+        await session.execute(update(User).where(User.id == row.id).values(**changes))
+        return row.id, row.consent_train
+
+    async def _user_unchanged_since(
+        self, session: AsyncSession, user: UserKey, consent_at: datetime | None
+    ) -> int | None:
+        """The user's id if they consent to personalization and have not changed their consent since
+        `consent_at` (when a request read it); None if they withdrew, changed it, or were forgotten."""
+        if consent_at is None:
+            return None
+        statement = select(User.id).where(
+            User.platform == user.platform.value,
+            User.external_id == user.external_id,
+            User.consent_personalize,
+            User.consent_updated_at == consent_at,
+        )
+        return (await session.execute(statement)).scalar_one_or_none()
+
     async def _chat_id(self, session: AsyncSession, platform: Platform, chat: str) -> int | None:
         statement = select(Chat.id).where(
-            Chat.platform == platform.value, Chat.external_id == _short(chat, ID_CHARS)
+            Chat.platform == platform.value, Chat.external_id == _chat_ref(chat)
         )
         return (await session.execute(statement)).scalar_one_or_none()
 
     async def _upsert_chat(self, session: AsyncSession, platform: Platform, chat: str) -> int:
         statement = (
             insert(Chat)
-            .values(platform=platform.value, external_id=_short(chat, ID_CHARS), created_at=utc_now())
+            .values(platform=platform.value, external_id=_chat_ref(chat), created_at=utc_now())
             .on_conflict_do_update(
                 index_elements=[Chat.platform, Chat.external_id], set_={"platform": platform.value}
             )
@@ -189,10 +254,19 @@ class SqliteBehaviorStore:
         personalize: bool | None = None,
         train: bool | None = None,
         display_name: str | None = None,
-    ) -> Consent:
-        """Change the given flags (None leaves one as it is) and return the consent now in force."""
+    ) -> ConsentSaved:
+        """Change the given flags (None leaves one as it is). Withdrawing consent deletes what it
+        covered, in the same transaction: personalization → messages, sticker uses, generated
+        stickers, cached keywords and the display name; training → the kept sticker images."""
         async with self.write_transaction() as session:
-            user_id = await self._upsert_user(session, user, display_name)
+            user_id = await self._upsert_user(
+                session, user, display_name if personalize is not False else None
+            )
+            deleted: dict[str, int] = {}
+            if personalize is False:
+                deleted = await self._delete_personal_data(session, user_id)
+            elif train is False:
+                deleted = await self._delete_training_images(session, user_id)
             changes: dict[str, Any] = {"consent_updated_at": utc_now()}
             if personalize is not None:
                 changes["consent_personalize"] = personalize
@@ -201,22 +275,50 @@ class SqliteBehaviorStore:
             await session.execute(update(User).where(User.id == user_id).values(**changes))
             row = (
                 await session.execute(
-                    select(User.consent_personalize, User.consent_train).where(User.id == user_id)
+                    select(User.consent_personalize, User.consent_train, User.consent_updated_at).where(
+                        User.id == user_id
+                    )
                 )
             ).one()
-        return Consent(personalize=row.consent_personalize, train=row.consent_train)
+        if any(deleted.values()):
+            log.info("%s withdrew consent: deleted %s", user, deleted)
+            await self._checkpoint_wal()
+        consent = Consent(row.consent_personalize, row.consent_train, row.consent_updated_at)
+        return ConsentSaved(consent, deleted)
+
+    async def _delete_personal_data(self, session: AsyncSession, user_id: int) -> dict[str, int]:
+        """Everything the user's consent to personalize covered; the user row keeps only their choice."""
+        deleted = {name: await _count(session, table, user_id) for name, table in USER_TABLES}
+        images = await self._user_blobs(session, user_id)
+        deleted["preference_keywords"] = await _count(session, PreferenceCache, user_id)
+        touched_chats = await self._user_chats(session, user_id)
+        for table in (Message, StickerUse, Generation, PreferenceCache):
+            await session.execute(delete(table).where(table.user_id == user_id))
+        await session.execute(update(User).where(User.id == user_id).values(display_name=None))
+        await self._drop_unused_chats(session, touched_chats)
+        deleted["images"] = await self._drop_orphans(session, images)
+        return deleted
+
+    async def _delete_training_images(self, session: AsyncSession, user_id: int) -> dict[str, int]:
+        """The sticker images kept for training; the sticker uses themselves stay (personalization)."""
+        images = await _values(session, select(StickerUse.image_sha256).where(StickerUse.user_id == user_id))
+        await session.execute(
+            update(StickerUse).where(StickerUse.user_id == user_id).values(image_sha256=None)
+        )
+        await self._drop_orphans(session, images)
+        return {"sticker_images": len(images)}
 
     async def get_consent(self, user: UserKey) -> Consent:
         """The user's consent; a user never seen has consented to nothing."""
         async with self.read_transaction() as session:
             row = (
                 await session.execute(
-                    select(User.consent_personalize, User.consent_train).where(
+                    select(User.consent_personalize, User.consent_train, User.consent_updated_at).where(
                         User.platform == user.platform.value, User.external_id == user.external_id
                     )
                 )
             ).one_or_none()
-        return Consent(row.consent_personalize, row.consent_train) if row else Consent()
+        return Consent(*row) if row else Consent()
 
     # --- behaviors -----------------------------------------------------------------------
 
@@ -229,15 +331,15 @@ class SqliteBehaviorStore:
         message_id: str | int | None = None,
         sent_at: datetime | None = None,
         display_name: str | None = None,
-    ) -> Recorded:
-        """Store one message; over-long text is kept as a flagged prefix, a repeated id is a no-op."""
+    ) -> Recorded | None:
+        """Store one message of a user who consents to personalization (None: nothing stored); over-long
+        text is kept as a flagged prefix, a repeated id is a no-op."""
         clean = clean_text(text, self.max_text_chars)
-        if clean.truncated:
-            log.warning(
-                "message from %s cut from %d to %d characters", user, clean.original_length, len(clean.text)
-            )
         async with self.write_transaction() as session:
-            user_id = await self._upsert_user(session, user, display_name)
+            consenting = await self._consenting_user(session, user, display_name=display_name)
+            if consenting is None:
+                return None
+            user_id, _ = consenting
             chat_id = await self._upsert_chat(session, user.platform, chat)
             row = {
                 "user_id": user_id,
@@ -248,7 +350,7 @@ class SqliteBehaviorStore:
                 "original_length": clean.original_length,
                 "created_at": sent_at or utc_now(),
             }
-            return await self._insert_behavior(
+            recorded = await self._insert_behavior(
                 session,
                 Message,
                 row,
@@ -256,6 +358,11 @@ class SqliteBehaviorStore:
                 {"chat_id": chat_id, "platform_message_id": row["platform_message_id"]},
                 truncated=clean.truncated,
             )
+        if clean.truncated:
+            log.warning(
+                "message from %s cut from %d to %d characters", user, clean.original_length, len(clean.text)
+            )
+        return recorded
 
     async def record_sticker_use(
         self,
@@ -269,17 +376,21 @@ class SqliteBehaviorStore:
         display_name: str | None = None,
         image: bytes | None = None,
         image_mime: str = "image/webp",
-    ) -> Recorded:
-        """Store one sticker/emoji use, and its image as a blob when given (size-capped)."""
-        image_sha256 = None
-        if image is not None:
-            self._check_size(len(image), what="sticker image")
-            image_sha256 = self.blobs.write(image)
+    ) -> Recorded | None:
+        """Store one sticker/emoji use of a user who consents to personalization (None: nothing
+        stored), and its image as a blob when given and they consent to training (size-capped)."""
+        if image is not None and len(image) > self.max_blob_bytes:
+            raise BlobTooLargeError(
+                f"a sticker image of {len(image)} bytes is over the limit of {self.max_blob_bytes} "
+                "(PMG_MAX_BLOB_BYTES)"
+            )
         async with self.write_transaction() as session:
-            user_id = await self._upsert_user(session, user, display_name)
+            consenting = await self._consenting_user(session, user, display_name=display_name)
+            if consenting is None:
+                return None
+            user_id, may_train = consenting
             chat_id = await self._upsert_chat(session, user.platform, chat)
-            if image_sha256:
-                await self._insert_blob_row(session, image_sha256, len(image or b""), image_mime)
+            image_sha256 = await self._keep_blob(session, image, image_mime) if image and may_train else None
             row = {
                 "user_id": user_id,
                 "chat_id": chat_id,
@@ -297,16 +408,20 @@ class SqliteBehaviorStore:
                 "platform_message_id": row["platform_message_id"],
                 "item_index": item_index,
             }
-            return await self._insert_behavior(session, StickerUse, row, user_id, natural_key)
+            recorded = await self._insert_behavior(session, StickerUse, row, user_id, natural_key)
+            if not recorded.created and image_sha256:  # a repeat delivery: its image may be used by none
+                await self._drop_orphans(session, {image_sha256})
+            return recorded
 
     async def edit_message(self, user: UserKey, chat: str, message_id: str | int, text: str) -> bool:
         """The user edited a message: the stored text follows (an unknown message is not created)."""
         clean = clean_text(text, self.max_text_chars)
         async with self.write_transaction() as session:
-            user_id = await self._user_id(session, user)
+            consenting = await self._consenting_user(session, user)
             chat_id = await self._chat_id(session, user.platform, chat)
-            if user_id is None or chat_id is None:
+            if consenting is None or chat_id is None:
                 return False
+            user_id, _ = consenting
             edited = await session.execute(
                 update(Message)
                 .where(
@@ -320,7 +435,8 @@ class SqliteBehaviorStore:
             )
             if not edited.rowcount:  # type: ignore[attr-defined]
                 return False
-            await _behavior_changed(session, {user_id})
+            await _behavior_changed(session, {user_id}, removed=True)
+        await self._checkpoint_wal()  # the text before the edit leaves the database file too
         return True
 
     async def delete_message(self, platform: Platform, chat: str, message_id: str | int) -> int:
@@ -338,11 +454,10 @@ class SqliteBehaviorStore:
             removed = 0
             for table in (Message, StickerUse):
                 removed += (await session.execute(delete(table).filter_by(**where))).rowcount  # type: ignore[attr-defined]
-            await _behavior_changed(session, owners)
-            orphans = await self._unreferenced_blobs(session, images - {None})
-            await session.execute(delete(Blob).where(Blob.sha256.in_(orphans)))
-        for sha256 in orphans:
-            self.blobs.delete(sha256)
+            await _behavior_changed(session, owners, removed=True)
+            await self._drop_orphans(session, images)
+        if removed:
+            await self._checkpoint_wal()
         return removed
 
     async def _insert_behavior(
@@ -384,7 +499,7 @@ class SqliteBehaviorStore:
         def newest(statement: Select, table: type[Message] | type[StickerUse]) -> Select:
             statement = statement.join(Chat, Chat.id == table.chat_id).where(table.user_id == user_id)
             if chat is not None:
-                statement = statement.where(Chat.external_id == chat)
+                statement = statement.where(Chat.external_id == _chat_ref(chat))
             if before is not None:
                 statement = statement.where(table.created_at <= before[0])
             return statement.order_by(table.created_at.desc(), table.id.desc()).limit(limit)
@@ -392,7 +507,7 @@ class SqliteBehaviorStore:
         messages = await session.execute(newest(select(Message, Chat.external_id), Message))
         stickers = await session.execute(newest(select(StickerUse, Chat.external_id), StickerUse))
         items = [
-            Behavior("message", chat_external, message.created_at, text=message.text)
+            Behavior("message", chat_external, message.created_at, text=message.text, id=message.id)
             for message, chat_external in messages
         ]
         items += [
@@ -402,6 +517,7 @@ class SqliteBehaviorStore:
                 use.created_at,
                 sticker=StickerSent(use.emoji, use.name, use.set_title, use.platform_sticker_id),
                 image_sha256=use.image_sha256,
+                id=use.id,
             )
             for use, chat_external in stickers
             if before is None or (use.created_at, use.id) < before
@@ -431,9 +547,15 @@ class SqliteBehaviorStore:
             return None
         return CachedPreferences(list(cached.keywords), cached.watermark, cached.model)
 
-    async def store_preferences(self, user: UserKey, preferences: CachedPreferences) -> None:
+    async def store_preferences(
+        self, user: UserKey, preferences: CachedPreferences, *, consent_at: datetime | None
+    ) -> bool:
+        """Cache keywords made from the user's history, unless their consent changed since `consent_at`
+        (the keywords would come from data they withdrew). False: nothing stored."""
         async with self.write_transaction() as session:
-            user_id = await self._upsert_user(session, user, None)
+            user_id = await self._user_unchanged_since(session, user, consent_at)
+            if user_id is None:
+                return False
             values = {
                 "watermark": preferences.watermark,
                 "keywords": list(preferences.keywords),
@@ -445,25 +567,32 @@ class SqliteBehaviorStore:
                 .values(user_id=user_id, **values)
                 .on_conflict_do_update(index_elements=[PreferenceCache.user_id], set_=values)
             )
+        return True
 
     # --- blobs ---------------------------------------------------------------------------
 
-    def _check_size(self, size: int, *, what: str) -> None:
-        if size > self.max_blob_bytes:
-            raise BlobTooLargeError(
-                f"{what} of {size} bytes is over the limit of {self.max_blob_bytes} (PMG_MAX_BLOB_BYTES)"
-            )
-
-    async def _insert_blob_row(self, session: AsyncSession, sha256: str, size: int, mime: str) -> None:
-        row = {"sha256": sha256, "size": size, "mime": _short(mime, 64), "created_at": utc_now()}
+    async def _keep_blob(self, session: AsyncSession, data: bytes, mime: str) -> str:
+        """The file, then its row, inside a write transaction: SQLite's write lock keeps every orphan
+        sweep (which runs under the same lock) from unlinking the file before the row references it."""
+        sha256 = self.blobs.write(data)
+        row = {"sha256": sha256, "size": len(data), "mime": _short(mime, 64), "created_at": utc_now()}
         await session.execute(insert(Blob).values(**row).on_conflict_do_nothing())
+        return sha256
+
+    async def _drop_orphans(self, session: AsyncSession, hashes: Iterable[str | None]) -> int:
+        """Rows and files of `hashes` that nothing references any more, removed inside the write
+        transaction that dropped the last reference (before its commit: no writer can take one of them
+        in between). Returns how many went."""
+        orphans = await self._unreferenced_blobs(session, {sha256 for sha256 in hashes if sha256})
+        await session.execute(delete(Blob).where(Blob.sha256.in_(orphans)))
+        for sha256 in orphans:
+            self.blobs.delete(sha256)
+        return len(orphans)
 
     async def put_blob(self, data: bytes, mime: str) -> str:
-        """Store bytes produced by the bot itself (generated stickers, checkpoints); returns the sha256."""
-        sha256 = self.blobs.write(data)
+        """Store bytes produced by the bot itself (checkpoints); returns the sha256."""
         async with self.write_transaction() as session:
-            await self._insert_blob_row(session, sha256, len(data), mime)
-        return sha256
+            return await self._keep_blob(session, data, mime)
 
     def read_blob(self, sha256: str) -> bytes:
         return self.blobs.read(sha256)
@@ -472,22 +601,23 @@ class SqliteBehaviorStore:
 
     async def record_generation(
         self, record: GenerationRecord, *, image: bytes | None = None, image_mime: str = "image/webp"
-    ) -> int:
-        """Store one generation, and the chosen sticker's image as a blob when given."""
-        chosen = record.chosen_sha256
-        if image is not None:
-            chosen = self.blobs.write(image)
+    ) -> int | None:
+        """Store one generation, and the chosen sticker's image as a blob when given: only for a user
+        who consents to personalization and has not changed that since `record.consent_at` (None:
+        nothing stored, for anyone else — never seen, declined, withdrawn, forgotten)."""
         async with self.write_transaction() as session:
-            user_id = await self._upsert_user(session, record.user, None)
+            user_id = await self._user_unchanged_since(session, record.user, record.consent_at)
+            if user_id is None:
+                return None
             chat_id = (
                 await self._upsert_chat(session, record.user.platform, record.chat) if record.chat else None
             )
-            if image is not None and chosen:
-                await self._insert_blob_row(session, chosen, len(image), image_mime)
+            chosen = await self._keep_blob(session, image, image_mime) if image else record.chosen_sha256
             generation = Generation(
                 user_id=user_id,
                 chat_id=chat_id,
                 request_text=clean_text(record.request_text, self.max_text_chars).text,
+                context_message_ids=list(record.context_message_ids),
                 preference_keywords=list(record.preference_keywords),
                 target_keywords=list(record.target_keywords),
                 mood=record.mood,
@@ -591,7 +721,8 @@ class SqliteBehaviorStore:
     # --- privacy: export and forget ---------------------------------------------------------
 
     async def export_user(self, user: UserKey) -> dict[str, Any]:
-        """Everything stored about the user, as JSON-ready data (blobs by hash, size and type)."""
+        """Everything stored about the user, as JSON-ready data (blobs by hash, size and type; their
+        bytes are read with `read_blob`)."""
         async with self.read_transaction() as session:
             row = (
                 await session.execute(
@@ -613,9 +744,8 @@ class SqliteBehaviorStore:
                 exported[name] = [_exported(item, chats) for item in rows]
             cache = await session.get(PreferenceCache, row.id)
             exported["preference_keywords"] = cache.keywords if cache else []
-            hashes = {use["image_sha256"] for use in exported["sticker_uses"]}
-            hashes |= {generation["chosen_sha256"] for generation in exported["generations"]}
-            blobs = (await session.execute(select(Blob).where(Blob.sha256.in_(hashes - {None})))).scalars()
+            hashes = await self._user_blobs(session, row.id)
+            blobs = (await session.execute(select(Blob).where(Blob.sha256.in_(hashes)))).scalars()
             exported["blobs"] = [_exported(blob, chats) for blob in blobs]
             return exported
 
@@ -627,31 +757,34 @@ class SqliteBehaviorStore:
             if user_id is None:
                 return report
             for name, table in USER_TABLES:
-                count = select(func.count()).where(table.user_id == user_id)
-                report[name] = (await session.execute(count)).scalar_one()
-            touched_chats = await _values(
-                session, *(select(table.chat_id).where(table.user_id == user_id) for _, table in USER_TABLES)
-            )
-            user_blobs = await _values(
-                session,
-                select(StickerUse.image_sha256).where(StickerUse.user_id == user_id),
-                select(Generation.chosen_sha256).where(Generation.user_id == user_id),
-            )
+                report[name] = await _count(session, table, user_id)
+            touched_chats = await self._user_chats(session, user_id)
+            user_blobs = await self._user_blobs(session, user_id)
             await session.execute(delete(User).where(User.id == user_id))  # cascades to the user's rows
-            emptied_chats = await self._unused_chats(session, touched_chats)
-            await session.execute(delete(Chat).where(Chat.id.in_(emptied_chats)))
-            orphans = await self._unreferenced_blobs(session, user_blobs)
-            await session.execute(delete(Blob).where(Blob.sha256.in_(orphans)))
-        for sha256 in orphans:
-            self.blobs.delete(sha256)
+            report["chats"] = await self._drop_unused_chats(session, touched_chats)
+            report["blobs"] = await self._drop_orphans(session, user_blobs)
         await self._checkpoint_wal()
-        report |= {"users": 1, "chats": len(emptied_chats), "blobs": len(orphans)}
-        log.info("forgot %s: %s", user, report)
+        report["users"] = 1
         return report
 
-    async def _unused_chats(self, session: AsyncSession, chat_ids: Iterable[int]) -> list[int]:
+    async def _user_chats(self, session: AsyncSession, user_id: int) -> set[int]:
+        return await _values(
+            session, *(select(table.chat_id).where(table.user_id == user_id) for _, table in USER_TABLES)
+        )
+
+    async def _user_blobs(self, session: AsyncSession, user_id: int) -> set[str]:
+        return await _values(
+            session,
+            select(StickerUse.image_sha256).where(StickerUse.user_id == user_id),
+            select(Generation.chosen_sha256).where(Generation.user_id == user_id),
+        )
+
+    async def _drop_unused_chats(self, session: AsyncSession, chat_ids: Iterable[int]) -> int:
+        """Chats no row refers to any more: their ids say who talked where."""
         in_use = await _values(session, *(select(table.chat_id) for _, table in USER_TABLES))
-        return sorted(set(chat_ids) - in_use)
+        unused = sorted(set(chat_ids) - in_use)
+        await session.execute(delete(Chat).where(Chat.id.in_(unused)))
+        return len(unused)
 
     async def _unreferenced_blobs(self, session: AsyncSession, hashes: Iterable[str]) -> list[str]:
         in_use = await _values(
@@ -663,15 +796,41 @@ class SqliteBehaviorStore:
         return sorted(set(hashes) - in_use)
 
     async def _checkpoint_wal(self) -> None:
-        """Copy the WAL into the main file and empty it, so deleted text survives in neither."""
+        """Copy the WAL into the main file and empty it, so deleted text survives in neither. A reader
+        can block it; then it is retried in the background until it succeeds."""
+        if await self._try_checkpoint():
+            return
+        log.warning("WAL checkpoint after a deletion was blocked by a reader; retrying in the background")
+        if self._checkpoint_retry is None or self._checkpoint_retry.done():
+            self._checkpoint_retry = asyncio.create_task(self._retry_checkpoint(), name="pmg-wal-checkpoint")
+
+    async def _try_checkpoint(self) -> bool:
         async with self.engine.connect() as connection:
-            raw = await connection.get_raw_connection()
-            cursor = await raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
-            busy, _, _ = await cursor.fetchone()
-            if busy:
-                log.warning(
-                    "WAL checkpoint after forget was blocked by a reader; it completes on the next one"
-                )
+            driver = (await connection.get_raw_connection()).driver_connection
+            # TRUNCATE waits for readers through the busy handler: a short wait here, the retries after.
+            await driver.execute(f"PRAGMA busy_timeout={CHECKPOINT_BUSY_MS}")  # type: ignore[union-attr]
+            try:
+                cursor = await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
+                busy, _, _ = await cursor.fetchone()
+            finally:
+                await driver.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")  # type: ignore[union-attr]
+        return not busy
+
+    async def _retry_checkpoint(self) -> None:
+        wait, longest = CHECKPOINT_RETRY_S
+        tries = 1
+        while True:
+            await asyncio.sleep(wait)
+            tries += 1
+            try:
+                if await self._try_checkpoint():
+                    log.info(
+                        "WAL checkpoint after a deletion done (try %d): deleted text is off the disk", tries
+                    )
+                    return
+            except Exception:  # a broken connection must not end the retries
+                log.exception("WAL checkpoint try %d failed", tries)
+            wait = min(wait * 2, longest)
 
     async def counts(self) -> dict[str, int]:
         """Rows per table (for /stats)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +21,14 @@ WRITE = {"pmg_write": True}
 def sqlite_file(url: str) -> Path:
     """The database file of a `sqlite+aiosqlite:///path` URL."""
     parsed = make_url(url)
+    shown = parsed.render_as_string(hide_password=True)  # errors reach the terminal and the log
     if parsed.get_backend_name() != "sqlite" or parsed.get_driver_name() != "aiosqlite":
         raise UnsupportedDatabaseError(
-            f"PMG_DB_URL={url!r} is not supported: use sqlite+aiosqlite:///path/to/pmg.db"
+            f"PMG_DB_URL={shown!r} is not supported: use sqlite+aiosqlite:///path/to/pmg.db"
         )
     if not parsed.database or parsed.database == ":memory:" or parsed.database.startswith("file:"):
         raise UnsupportedDatabaseError(
-            f"PMG_DB_URL={url!r} names no database file: use sqlite+aiosqlite:///path/to/pmg.db"
+            f"PMG_DB_URL={shown!r} names no database file: use sqlite+aiosqlite:///path/to/pmg.db"
         )
     return Path(parsed.database)
 
@@ -46,6 +48,15 @@ def check_sqlite_file(path: Path) -> None:
         )
 
 
+def private_file(path: Path) -> None:
+    """The database file readable by its owner alone (its WAL and shm files take its mode), in a folder
+    made owner-only when the store creates it: the file holds people's chats."""
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    path.chmod(0o600)
+
+
 def create_engine(url: str, *, foreign_keys: bool = True) -> AsyncEngine:
     """An engine whose transactions are DEFERRED for reads and IMMEDIATE with `WRITE` options.
 
@@ -54,7 +65,7 @@ def create_engine(url: str, *, foreign_keys: bool = True) -> AsyncEngine:
     """
     path = sqlite_file(url)
     check_sqlite_file(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_file(path)
     engine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
 
     @event.listens_for(engine.sync_engine, "connect")

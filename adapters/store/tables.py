@@ -159,7 +159,10 @@ class Generation(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     chat_id: Mapped[int | None] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"))
-    request_text: Mapped[str] = mapped_column(Text, default="")
+    request_text: Mapped[str] = mapped_column(Text, default="")  # the /sticker TEXT itself, if given
+    # Without TEXT the request answered the user's stored messages: named by id, never copied, so a
+    # message deleted or edited later leaves no stale copy here.
+    context_message_ids: Mapped[list[Any] | None]
     preference_keywords: Mapped[list[Any]]
     target_keywords: Mapped[list[Any]]
     mood: Mapped[str | None] = mapped_column(String(32))
