@@ -18,6 +18,8 @@ from pmg_engine.behaviors import StickerSent
 ImageLoader = Callable[[], Awaitable[bytes | None]]
 MAX_STICKER_SIDE = 4096  # platform stickers are 512 px; anything far larger is not a sticker
 MAX_STICKER_BYTES = 1024 * 1024  # static stickers are ≤ 512 KB on Telegram and Discord; more is not one
+# What sticker pictures come as; retraining decodes them later, so no other decoder ever sees user bytes.
+STICKER_FORMATS = ("PNG", "WEBP", "GIF", "JPEG")
 
 
 def plain_words(text: str) -> str:
@@ -26,11 +28,11 @@ def plain_words(text: str) -> str:
 
 
 def image_problem(data: bytes) -> str | None:
-    """Why `data` is no usable sticker image (not an image, truncated, absurdly large), else None."""
+    """Why `data` is no usable sticker image (not a PNG/WebP/GIF/JPEG, truncated, absurdly large), else None."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
+            with Image.open(io.BytesIO(data), formats=STICKER_FORMATS) as image:
                 size = image.size
                 image.verify()
     except Exception as error:  # PIL raises many kinds for bad input; every one means "not an image"

@@ -12,13 +12,17 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bot.chat import Button, ChatPlatform, IncomingMessage, IncomingSticker, image_problem
+from bot.export_archive import ARCHIVE_NAME, export_archive
 from bot.identity import Platform, UserKey
 from bot.progress_relay import ProgressRelay
 from bot.service import ServiceError
 from bot.settings import Settings
+from bot.text_input import clean_text
+from bot.user_files import UserFiles
 
 if TYPE_CHECKING:
     from adapters.store.behavior_store import SqliteBehaviorStore
@@ -29,19 +33,53 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PRIVACY = """What pmg-stickers stores, and why:
-• With your consent to personalize: your messages and the stickers/emoji you send in chats where \
-I can read them, so I can learn the characters and style you like. Without it, nothing of yours is kept \
-and stickers follow only the mood of what you ask.
-• With your consent to train: the images of the stickers you send, to train the shared model that \
-turns your taste into pictures (one model for all users; you are not identifiable in it).
-• Every sticker I make for you, with the keywords and scores behind it.
-How long: until you delete it. Delete everything any time with /forget (models already trained keep \
-no copy of your data, but are only refreshed by the next retrain). Get all of it with /export.
-Change your choices with /consent."""
+• Always: your platform id and your consent choices (so I know what you said yes or no to).
+• With your consent to personalize: the messages and the stickers/emoji you send in chats where I can \
+read them (their text, emoji, names and set titles; never other people's), your name as the platform \
+shows it, the preference keywords I learn from them, and every sticker I make for you with the \
+keywords and scores behind it. Edit or delete a message on the platform and I follow.
+• With your consent to train as well: the images of the stickers you send, to train the shared model \
+that turns taste into pictures (one model for all users; no image or text of yours is kept inside it).
+• Without consent to personalize I keep nothing of yours: not your words, not the stickers I make \
+for you; they follow only the mood of what you ask.
+How long: until you delete it. /forget deletes all of it, files included, at once. Withdrawing \
+consent (/consent) deletes what it covered: "Nothing" deletes your messages, stickers, keywords and \
+the stickers I made for you; "Personalize only" deletes your sticker images. The shared model is \
+trained again only by the next retrain. /export sends you all of it as a zip, images included."""
 
 MAX_STICKERS_PER_MESSAGE = 16  # a message of 500 emoji says no more about taste than one of 16
 HELP = "Commands: /sticker [text], /start, /consent, /privacy, /export, /forget, /about"
 ADMIN_HELP = "Admin: /stats, /retrain"
+CONSENT_CHOICES = {"all": (True, True), "personalize": (True, False), "none": (False, False)}
+DELETED_WORDS = {  # how the store's deletion counts read in a reply: (one, several)
+    "messages": ("message", "messages"),
+    "sticker_uses": ("sticker/emoji you sent", "stickers/emoji you sent"),
+    "generations": ("sticker I made for you", "stickers I made for you"),
+    "images": ("image", "images"),
+    "sticker_images": ("sticker image", "sticker images"),
+    "preference_keywords": ("set of preference keywords", "sets of preference keywords"),
+}
+
+
+def button_action(verb: str, choice: str, owner: UserKey) -> str:
+    """`verb:choice:owner id`: every button names whom it was made for (Telegram allows 64 bytes)."""
+    return f"{verb}:{choice}:{owner.external_id}"
+
+
+def parse_action(action: str) -> tuple[str, str, str | None]:
+    """(verb, choice, owner id); owner None for a button made before buttons named their owner."""
+    verb, choice, owner = [*action.split(":", 2), None, None][:3]
+    return verb or "", choice or "", owner
+
+
+def deleted_line(deleted: dict[str, int]) -> str:
+    """What a withdrawal deleted, in words; empty when it deleted nothing."""
+    parts = [
+        f"{count} {DELETED_WORDS[name][count != 1]}"
+        for name, count in deleted.items()
+        if count and name in DELETED_WORDS
+    ]
+    return f" Deleted: {', '.join(parts)}." if parts else ""
 
 
 class StickerBot:
@@ -62,6 +100,7 @@ class StickerBot:
         self.settings = settings
         self.job = job
         self.about_text = about
+        self.files = UserFiles(settings.user_files_dir)  # what the console and `pmg sticker` wrote
         self.retrain_command = retrain_command or [sys.executable, "-m", "bot.cli", "retrain", "--json"]
         self._busy: set[UserKey] = set()  # users with a /sticker on its way
         self._last_sticker: dict[UserKey, float] = {}  # monotonic time of each user's last /sticker
@@ -84,6 +123,8 @@ class StickerBot:
 
     async def dispatch(self, platform: ChatPlatform, message: IncomingMessage) -> None:
         """A command runs its use case; any other message is recorded (with consent)."""
+        # Cleaned once here (valid UTF-8, no NULs, bounded): a command's argument reaches the models.
+        message = replace(message, text=clean_text(message.text, self.settings.max_message_chars).text)
         text = message.text.strip()
         if not text.startswith("/"):
             await self.record(message)
@@ -102,35 +143,38 @@ class StickerBot:
             return
         await handler(platform, message, argument.strip())
 
+    @staticmethod
+    def may_press(user: UserKey, action: str) -> bool:
+        """Whether `user` may press this button: it names whom it was made for (in a group, nobody
+        else's press changes or removes anything). Only a consent choice, which acts on the presser
+        alone, may come from a button too old to name anyone."""
+        verb, _, owner = parse_action(action)
+        return owner == user.external_id or (owner is None and verb == "consent")
+
     async def on_button(self, platform: ChatPlatform, user: UserKey, chat: str, action: str) -> None:
         """A pressed button: consent choices and the /forget confirmation."""
-        if action.startswith("consent:"):
-            choice = action.removeprefix("consent:")
-            personalize, train = {
-                "all": (True, True),
-                "personalize": (True, False),
-                "none": (False, False),
-            }.get(choice, (None, None))
-            if personalize is None:
-                return
-            consent = await self.store.set_consent(user, personalize=personalize, train=train)
-            await platform.send_text(chat, f"Saved. {self._consent_line(consent.personalize, consent.train)}")
-        elif action.startswith("forget:"):
-            # The question names who asked: in a group, nobody else's press deletes anything.
-            answer, _, asker = action.removeprefix("forget:").partition(":")
-            if asker != user.external_id:
-                await platform.send_text(chat, "That question was for someone else; send /forget yourself.")
-            elif answer == "yes":
-                removed = await self.store.forget_user(user)
-                log.info("forgot %s: %s", user, removed)
-                await platform.send_text(chat, "Done: everything I stored about you is deleted.")
-            else:
-                await platform.send_text(chat, "Nothing was deleted.")
+        if not self.may_press(user, action):
+            await platform.send_text(chat, "That question was for someone else; ask me yourself.")
+            return
+        verb, choice, _ = parse_action(action)
+        if verb == "consent" and choice in CONSENT_CHOICES:
+            personalize, train = CONSENT_CHOICES[choice]
+            saved = await self.store.set_consent(user, personalize=personalize, train=train)
+            line = self._consent_line(saved.consent.personalize, saved.consent.train)
+            await platform.send_text(chat, f"Saved. {line}{deleted_line(saved.deleted)}")
+        elif verb == "forget" and choice == "yes":
+            removed = await self.store.forget_user(user)
+            files = self.files.delete(user)
+            log.info("forgot %s: %s and %d files", user, removed, files)
+            await platform.send_text(chat, "Done: everything I stored about you is deleted.")
+        elif verb == "forget":
+            await platform.send_text(chat, "Nothing was deleted.")
 
     # --- behavior ----------------------------------------------------------------------------
 
     async def record(self, message: IncomingMessage) -> None:
-        """Keep what the user sends, only with their consent; sticker images only with consent to train."""
+        """Keep what the user sends, only with their consent; sticker images only with consent to train.
+        (The store checks consent again as it writes: this check only spares downloads.)"""
         consent = await self.store.get_consent(message.user)
         if not consent.personalize:
             return
@@ -187,41 +231,43 @@ class StickerBot:
             message.chat,
             "Hi! I make stickers that fit you and the moment. May I learn from what you send? "
             "(/privacy says what that means)",
-            [
-                Button("Personalize + help train", "consent:all"),
-                Button("Personalize only", "consent:personalize"),
-                Button("No, thanks", "consent:none"),
-            ],
+            self._consent_buttons(message.user, "No, thanks"),
         )
 
     async def consent(self, platform: ChatPlatform, message: IncomingMessage, _: str) -> None:
         current = await self.store.get_consent(message.user)
         await platform.send_text(
             message.chat,
-            f"{self._consent_line(current.personalize, current.train)} Change it:",
-            [
-                Button("Personalize + help train", "consent:all"),
-                Button("Personalize only", "consent:personalize"),
-                Button("Nothing", "consent:none"),
-            ],
+            f"{self._consent_line(current.personalize, current.train)} Change it "
+            "(withdrawing deletes what it covered):",
+            self._consent_buttons(message.user, "Nothing (delete what you keep)"),
         )
+
+    @staticmethod
+    def _consent_buttons(user: UserKey, decline: str) -> list[Button]:
+        return [
+            Button("Personalize + help train", button_action("consent", "all", user)),
+            Button("Personalize only", button_action("consent", "personalize", user)),
+            Button(decline, button_action("consent", "none", user)),
+        ]
 
     async def privacy(self, platform: ChatPlatform, message: IncomingMessage, _: str) -> None:
         await platform.send_text(message.chat, PRIVACY)
 
     async def export(self, platform: ChatPlatform, message: IncomingMessage, _: str) -> None:
+        """Everything stored about the user: the data as JSON and their images, in one zip."""
         data = await self.store.export_user(message.user)
-        await platform.send_file(
-            message.chat, "pmg-stickers-export.json", json.dumps(data, ensure_ascii=False, indent=2).encode()
-        )
+        archive = await asyncio.to_thread(export_archive, data, self.store.read_blob)
+        await platform.send_file(message.chat, ARCHIVE_NAME, archive)
 
     async def forget(self, platform: ChatPlatform, message: IncomingMessage, _: str) -> None:
         await platform.send_text(
             message.chat,
-            "Delete everything I stored about you (messages, stickers, generated stickers, consent)?",
+            "Delete everything I stored about you (messages, stickers, images, generated stickers, "
+            "keywords, consent)?",
             [
-                Button("Yes, delete it all", f"forget:yes:{message.user.external_id}"),
-                Button("No", f"forget:no:{message.user.external_id}"),
+                Button("Yes, delete it all", button_action("forget", "yes", message.user)),
+                Button("No", button_action("forget", "no", message.user)),
             ],
         )
 
@@ -247,15 +293,11 @@ class StickerBot:
         if message.user in self._busy:
             await platform.send_text(message.chat, "One at a time: your sticker is on its way.")
             return
-        wait = (
-            self._last_sticker.get(message.user, -math.inf)
-            + self.settings.sticker_cooldown_s
-            - time.monotonic()
-        )
+        wait = self._cooldown_left(message.user)
         if wait > 0:
             await platform.send_text(message.chat, f"Easy there! Your next sticker in {math.ceil(wait)} s.")
             return
-        conversation = [text] if text else await self._recent_lines(message)
+        conversation, context_ids = ([text], None) if text else await self._recent_lines(message)
         if not conversation:
             await platform.send_text(message.chat, "Tell me what to answer: /sticker we won the match!")
             return
@@ -275,6 +317,7 @@ class StickerBot:
                     chat=message.chat,
                     progress=relay.report,
                     deadline_s=self.settings.request_deadline_s,
+                    context_message_ids=context_ids,
                 )
         except ServiceError as error:
             await platform.send_text(message.chat, f"Sorry, {error}.")
@@ -304,6 +347,20 @@ class StickerBot:
         await platform.send_text(message.chat, "Retrain started.")
 
     async def _run_retrain(self, platform: ChatPlatform, chat: str) -> None:
+        """However the retrain ends (it cannot start, it fails, its report does not parse), the admin is
+        told, with an error id where the detail went to the log."""
+        try:
+            outcome = await self._retrain_outcome(platform, chat)
+        except Exception:
+            error_id = uuid.uuid4().hex[:8]
+            log.exception("retrain failed (error %s)", error_id)
+            outcome = f"Retrain failed (error {error_id}); the bot's log has the details."
+        try:
+            await platform.send_text(chat, outcome)
+        except Exception:
+            log.exception("could not tell the admin how the retrain ended: %s", outcome)
+
+    async def _retrain_outcome(self, platform: ChatPlatform, chat: str) -> str:
         process = await asyncio.create_subprocess_exec(
             *self.retrain_command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
         )
@@ -313,35 +370,48 @@ class StickerBot:
             await asyncio.wait({communicate}, timeout=60)
             waited += 60
             if not communicate.done():
-                await platform.progress(chat, f"retrain: still training ({waited // 60} min)…")
+                try:
+                    await platform.progress(chat, f"retrain: still training ({waited // 60} min)…")
+                except Exception as error:  # a lost progress line must not lose the result
+                    log.warning("retrain progress not shown: %s", error)
         stdout, stderr = communicate.result()
-        if process.returncode == 0:
-            report = json.loads(stdout or b"{}")
-            verdict = "promoted" if report.get("promoted") else "kept on file, not promoted"
-            await platform.send_text(
-                chat,
-                f"Retrain done: {report.get('examples')} examples, {report.get('steps')} steps, held-out loss "
-                f"{report.get('val_loss_before')} → {report.get('val_loss_after')}; checkpoint "
-                f"{report.get('checkpoint')} {verdict}.",
-            )
-        else:
+        if process.returncode != 0:
             last = (stderr or b"").decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
             log.error(
                 "retrain failed (exit %s): %s", process.returncode, stderr.decode(errors="replace")[-2000:]
             )
-            await platform.send_text(chat, f"Retrain failed: {last[0][:300]}")
+            return f"Retrain failed: {last[0][:300]}"
+        report = json.loads(stdout or b"{}")
+        verdict = "promoted" if report.get("promoted") else "kept on file, not promoted"
+        return (
+            f"Retrain done: {report.get('examples')} examples, {report.get('steps')} steps, held-out loss "
+            f"{report.get('val_loss_before')} → {report.get('val_loss_after')}; checkpoint "
+            f"{report.get('checkpoint')} {verdict}."
+        )
 
     # --- helpers -----------------------------------------------------------------------------
 
-    async def _recent_lines(self, message: IncomingMessage) -> list[str]:
+    def _cooldown_left(self, user: UserKey) -> float:
+        """Seconds until `user` may ask again; entries past the cooldown are pruned as it goes, so the
+        map holds only users who asked within the last cooldown."""
+        now = time.monotonic()
+        cooldown = self.settings.sticker_cooldown_s
+        expired = [key for key, asked in self._last_sticker.items() if now - asked >= cooldown]
+        for key in expired:
+            del self._last_sticker[key]
+        return self._last_sticker.get(user, -math.inf) + cooldown - now
+
+    async def _recent_lines(self, message: IncomingMessage) -> tuple[list[str], list[int]]:
+        """The user's last stored messages in this chat, and their row ids (what the generation names)."""
         history = await self.store.recent_history(
             message.user, self.settings.conversation_turns * 2, chat=message.chat
         )
-        return [
-            item.text
+        lines = [
+            item
             for item in history
-            if item.kind == "message" and item.text and not item.text.startswith("/")
-        ]
+            if item.kind == "message" and item.text and not item.text.startswith("/") and item.id is not None
+        ][-self.settings.conversation_turns :]
+        return [item.text for item in lines], [item.id for item in lines if item.id is not None]
 
     @staticmethod
     def _consent_line(personalize: bool, train: bool) -> str:

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.chat import STICKER_FORMATS
 from bot.personalization import behaviors_from_history
 from bot.settings import Settings
 
@@ -64,16 +65,21 @@ async def load_examples(
     from pmg_engine.soft_training import SoftExample
 
     examples = []
+    unreadable = 0
     async for example in store.iter_training_examples(history_limit=history_items):
         try:
-            image = Image.open(io.BytesIO(store.read_blob(example.target_image_sha256)))
+            image = Image.open(
+                io.BytesIO(store.read_blob(example.target_image_sha256)), formats=STICKER_FORMATS
+            )
             image.load()
         except (OSError, UnidentifiedImageError, StoreError) as error:
-            log.warning("training example of %s skipped: %s", example.user, error)
-            notes.append(f"skipped {example.user}: their last sticker's image is unreadable")
+            log.warning("a training example was skipped: %s", error)
+            unreadable += 1
             continue
         behaviors = behaviors_from_history(example.history, [])
         examples.append(SoftExample(str(example.user), behaviors, evidence_only_keywords(behaviors), image))
+    if unreadable:  # a count, never who: the report is stored and outlives a user's /forget
+        notes.append(f"skipped {unreadable} user(s): their last sticker's image is unreadable")
     return examples
 
 
@@ -135,12 +141,12 @@ def _train(
     """The torch part, in a worker thread: returns the new checkpoint file, or None when cancelled."""
     from bot.composition import diffusion_generator
     from pmg_engine.llm import ChatLLM
-    from pmg_engine.soft_prompt import CheckpointError, SoftPromptModel, weights_fingerprint
+    from pmg_engine.soft_prompt import CheckpointError, SoftPromptModel
     from pmg_engine.soft_training import DiffusionObjective, SoftTrainer, TrainingPlan
 
     llm = ChatLLM.load(settings.llm_model, settings.model_cache_dir / "llm")
     generator = diffusion_generator(settings)
-    fingerprint = weights_fingerprint(llm.model)
+    fingerprint = llm.weights_fingerprint
     text_width = generator.pipeline.text_encoder.config.hidden_size
 
     def fresh() -> SoftPromptModel:

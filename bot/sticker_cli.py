@@ -13,8 +13,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from bot.cli_support import fail, load_engines, load_settings, out
-from bot.identity import Platform, UserKey, file_stem
+from bot.identity import Platform, UserKey
 from bot.settings import Profile, Settings
+from bot.text_input import clean_text
+from bot.user_files import UserFiles, write_new_private
 
 if TYPE_CHECKING:
     from adapters.store.behavior_store import SqliteBehaviorStore
@@ -23,10 +25,18 @@ if TYPE_CHECKING:
 DEMO_USER = "demo"
 
 
-def _sticker_paths(settings: Settings, user: str, generation_id: int, out_path: Path | None) -> Path:
-    if out_path is not None:
-        return out_path
-    return settings.data_dir / "stickers" / f"{file_stem(user)}-{generation_id}.webp"
+def _write_sticker(settings: Settings, user: UserKey, webp: bytes, png: bytes, out_path: Path | None) -> Path:
+    """The WebP and a PNG beside it: at `out_path`, else new files in the user's own folder (removed
+    with the user by /forget)."""
+    if out_path is None:
+        files = UserFiles(settings.user_files_dir)
+        path = files.write(user, "sticker", ".webp", webp)
+        write_new_private(path.with_suffix(".png"), png)
+        return path
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_bytes(webp)
+    out_path.with_suffix(".png").write_bytes(png)
+    return out_path
 
 
 def _report(reply: StickerReply, settings: Settings, path: Path | None, sheet: Path | None) -> dict[str, Any]:
@@ -62,6 +72,8 @@ def _print_report(report: dict[str, Any]) -> None:
         out.print(
             "[yellow]no history for this user (or no consent to use it): the sticker follows the mood alone[/]"
         )
+    if report["generation_id"] is None:
+        out.print("[yellow]not recorded: this user has not consented to personalization[/]")
     out.print(
         f"[bold]preference keywords:[/] {', '.join(report['preference_keywords']) or '(none)'}",
         highlight=False,
@@ -121,13 +133,18 @@ def run_sticker(
         check_alpha(alpha)
     except ValueError as error:
         fail(str(error), code=2)
-    turns = [line.strip() for text in conversation for line in text.splitlines() if line.strip()]
+    # argv may hold lone surrogates (bytes that are not UTF-8): cleaned like every other text.
+    text = clean_text("\n".join(conversation), settings.max_message_chars).text
+    turns = [line.strip() for line in text.splitlines() if line.strip()]
     if not turns:
         fail('give the conversation to answer, e.g. pmg sticker --user ann "we won the match!!"', code=2)
+    try:
+        key = UserKey.of(Platform.CONSOLE, user)
+    except ValueError as error:
+        fail(f"--user: {error}", code=2)
     stage1, stage2 = load_engines(settings)
 
     async def run() -> StickerReply:
-        key = UserKey.of(Platform.CONSOLE, user)
         async with (
             await open_store(settings) as store,
             running_service(stage1, stage2, settings) as service,
@@ -146,10 +163,7 @@ def run_sticker(
     path = None
     files_ = reply.result.files
     if files_ is not None:
-        path = _sticker_paths(settings, user, reply.generation_id, out_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(files_.webp)
-        path.with_suffix(".png").write_bytes(files_.png)
+        path = _write_sticker(settings, key, files_.webp, files_.png, out_path)
     if sheet is not None:
         from pmg_engine.contact_sheet import contact_sheet
 

@@ -65,7 +65,7 @@ def sticker_name(sticker: StickerSent) -> str:
 
 def sticker_line(sticker: StickerSent) -> str:
     """`x_i` for one sticker: "😺 grinning cat (set: Kitty Moods)"."""
-    parts = [sticker.emoji or "", sticker_name(sticker)]
+    parts = [clean_line(sticker.emoji or "", 16), sticker_name(sticker)]
     if sticker.set_title and clean_line(sticker.set_title, 60):
         parts.append(f"(set: {clean_line(sticker.set_title, 60)})")
     if sticker.caption and clean_line(sticker.caption, 80):

@@ -143,7 +143,8 @@ class PreferenceExtractor:
             keywords = [k for k in map(valid_keyword, split_keywords(output)) if k]
             accepted = [k for k in keywords if accepts(attribute.name, k, evidence, set(by_character))]
             if not accepted:
-                log.info("no usable %s keyword in the LLM's answer %r", attribute.name, output[:80])
+                # The answer often echoes the user's words: only with --verbose.
+                log.debug("no usable %s keyword in the LLM's answer %r", attribute.name, output[:80])
             accepted.sort(key=lambda k: -evidence[key(k)])  # stable: the LLM's order breaks ties
             if attribute.name == "colour":  # it lists colours at random: keep the ones the stickers show
                 accepted = [k for k in accepted if evidence[key(k)]] or accepted[:1]

@@ -39,7 +39,8 @@ class KeywordDenyList:
         kept = [k for k in keywords if not self.denied(k)]
         dropped = [k for k in keywords if self.denied(k)]
         if dropped:
-            log.warning("deny-list dropped %d keyword(s): %s", len(dropped), dropped)
+            log.warning("deny-list dropped %d keyword(s)", len(dropped))
+            log.debug("deny-listed keywords: %s", dropped)  # words from a user's history: only with --verbose
         return kept, dropped
 
 

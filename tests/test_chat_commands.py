@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import zipfile
 from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,12 @@ ANN = UserKey.of("console", "ann")
 ADMIN = UserKey.of("console", "root")
 
 
+def export_json(platform: MemoryPlatform) -> dict[str, Any]:
+    """The JSON inside the last /export zip."""
+    with zipfile.ZipFile(io.BytesIO(platform.last("file").data)) as archive:
+        return json.loads(archive.read("pmg-stickers-export.json"))
+
+
 def says(user: UserKey, text: str, *stickers: str, message_id: str | None = None) -> IncomingMessage:
     async def frog_png() -> bytes:
         buffer = io.BytesIO()
@@ -48,9 +55,9 @@ async def test_nothing_is_recorded_before_consent_and_images_only_with_training_
 
     await bot.dispatch(platform, says(ANN, "/start"))
     assert [b.action for b in platform.last("text").buttons] == [
-        "consent:all",
-        "consent:personalize",
-        "consent:none",
+        "consent:all:ann",
+        "consent:personalize:ann",
+        "consent:none:ann",
     ]
     await bot.on_button(platform, ANN, "chat-1", "consent:personalize")
     await bot.dispatch(platform, says(ANN, "hi frog", "🐸", message_id="2"))
@@ -98,7 +105,7 @@ async def test_export_sends_the_users_data_and_forget_deletes_it_after_confirmat
     await bot.dispatch(platform, says(ANN, "secret plans", message_id="1"))
 
     await bot.dispatch(platform, says(ANN, "/export"))
-    exported = json.loads(platform.last("file").data)
+    exported = export_json(platform)
     assert [m["text"] for m in exported["messages"]] == ["secret plans"]
 
     await bot.dispatch(platform, says(ANN, "/forget"))
@@ -162,8 +169,10 @@ class HeldService:
         self.service = service
         self.drawing = asyncio.Event()
         self.release = asyncio.Event()
+        self.requests: list[EngineRequest] = []
 
     async def request(self, key: Hashable, request: EngineRequest, **options: Any) -> EngineOutcome:
+        self.requests.append(request)
         self.drawing.set()
         await self.release.wait()
         return await self.service.request(key, request, **options)
@@ -192,7 +201,7 @@ async def test_consent_withdrawn_while_drawing_drops_the_sticker_and_keeps_nothi
     await sticker
 
     assert not any(s.kind == "sticker" for s in platform.sent)
-    assert "withdrew your consent" in platform.last("text").text
+    assert "withdrew or changed your consent" in platform.last("text").text
     exported = await store.export_user(ANN)
     assert exported.get("generations", []) == [] and await store.cached_preferences(ANN) is None
 
@@ -231,6 +240,7 @@ async def test_the_store_opened_from_settings_keeps_their_limits(tmp_path: Path)
     settings = Settings(data_dir=tmp_path, max_message_chars=64, max_blob_bytes=4096)
     async with await open_store(settings) as opened:
         assert (opened.max_text_chars, opened.max_blob_bytes) == (64, 4096)
+        await opened.set_consent(ANN, personalize=True)
         await opened.record_message(ANN, "chat-1", "x" * 500, message_id="1")
         [item] = await opened.recent_history(ANN, 10)
         assert item.text is not None and len(item.text) <= 64

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from collections.abc import AsyncIterator
 
 import pytest
@@ -34,7 +35,7 @@ async def driver(request: pytest.FixtureRequest, bot: StickerBot) -> AsyncIterat
 
 async def consent(driver: ChatDriver, user: str, choice: str = "all") -> None:
     await driver.command(user, "start")
-    await driver.press(user, f"consent:{choice}")
+    await driver.press(user, f"consent:{choice}:{key(driver.platform, user).external_id}")
 
 
 async def test_nothing_is_recorded_before_consent(driver: ChatDriver, store: SqliteBehaviorStore) -> None:
@@ -44,11 +45,11 @@ async def test_nothing_is_recorded_before_consent(driver: ChatDriver, store: Sql
 
     await driver.command("ann", "start")
     assert [b.action for b in last(driver, "text").buttons] == [
-        "consent:all",
-        "consent:personalize",
-        "consent:none",
+        f"consent:all:{ann.external_id}",
+        f"consent:personalize:{ann.external_id}",
+        f"consent:none:{ann.external_id}",
     ]
-    await driver.press("ann", "consent:personalize")
+    await driver.press("ann", f"consent:personalize:{ann.external_id}")
     assert "personalize" in last(driver, "text").text
     await driver.say("ann", "hi frog", sticker="🐸", message_id=2)
     history = await store.recent_history(ann, 10)
@@ -72,7 +73,7 @@ async def test_sticker_arrives_after_progress_and_is_recorded(
     assert generation["preference_keywords"][0] == "frog" and generation["status"] == "done"
 
 
-async def test_export_is_private_json_and_forget_deletes_after_confirmation(
+async def test_export_is_a_private_zip_and_forget_deletes_after_confirmation(
     driver: ChatDriver, store: SqliteBehaviorStore
 ) -> None:
     ann = key(driver.platform, "ann")
@@ -81,8 +82,10 @@ async def test_export_is_private_json_and_forget_deletes_after_confirmation(
 
     await driver.command("ann", "export")
     export = last(driver, "file")
-    assert export.text.endswith(".json")
-    assert [m["text"] for m in json.loads(export.data)["messages"]] == ["secret plans"]
+    assert export.text == "pmg-stickers-export.zip"
+    with zipfile.ZipFile(io.BytesIO(export.data)) as archive:
+        exported = json.loads(archive.read("pmg-stickers-export.json"))
+    assert [m["text"] for m in exported["messages"]] == ["secret plans"]
 
     await driver.command("ann", "forget")
     assert len(await store.recent_history(ann, 10)) == 1  # asking deletes nothing

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from adapters.store.behavior_store import SqliteBehaviorStore
 from bot.cli import app
 from bot.identity import Platform, UserKey
-from bot.retrain import RetrainError, RetrainLock, retrain
+from bot.retrain import RetrainError, RetrainLock, load_examples, retrain
 from bot.settings import Settings
 from bot.sticker_cli import demo_history, seed_demo_history
 from bot.stickers import StickerJob, make_sticker
@@ -130,3 +130,16 @@ def test_pmg_retrain_prints_one_json_object(
     ):
         assert field in report
     assert report["examples"] == 4 and report["steps"] == 3
+
+
+async def test_a_skipped_example_is_counted_never_named(demo_store: SqliteBehaviorStore) -> None:
+    """Issue 12 item 7: the notes are stored with the training run, which outlives a user's /forget."""
+    [example, *_] = [example async for example in demo_store.iter_training_examples()]
+    demo_store.blobs.path(example.target_image_sha256).write_bytes(b"damaged on disk")
+    notes: list[str] = []
+
+    examples = await load_examples(demo_store, history_items=10, notes=notes)
+
+    assert len(examples) == 3
+    assert notes == ["skipped 1 user(s): their last sticker's image is unreadable"]
+    assert example.user.external_id not in " ".join(notes)

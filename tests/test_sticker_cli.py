@@ -13,6 +13,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from bot.cli import app
+from bot.identity import UserKey
+from bot.settings import Settings
+from bot.user_files import UserFiles
 from pmg_engine.sticker_file import MAX_WEBP_BYTES
 
 runner = CliRunner()
@@ -48,13 +51,15 @@ def test_demo_makes_a_personalized_sticker_and_explains_it(data_dir: Path, tmp_p
     assert sticker.with_suffix(".png").is_file() and sheet.is_file()
 
 
-def test_an_unknown_user_gets_a_mood_only_sticker_and_is_told(data_dir: Path, tmp_path: Path) -> None:
-    code, output = pmg("sticker", "--user", "newcomer", "--out", str(tmp_path / "s.webp"), "we won the cup!!")
+def test_an_unknown_user_gets_a_mood_only_sticker_kept_in_their_own_folder(data_dir: Path) -> None:
+    code, output = pmg("sticker", "--user", "newcomer", "we won the cup!!")
 
     assert code == 0, output
-    assert "no history for this user" in output
+    assert "no history for this user" in output and "not recorded" in output
     assert "preference keywords: (none)" in output
-    assert f"sticker: {tmp_path / 's.webp'}" in output
+    folder = UserFiles(Settings().user_files_dir).folder(UserKey.of("console", "newcomer"))
+    [sticker] = folder.glob("*.webp")  # where /forget of "newcomer" looks (test_privacy_use_cases)
+    assert f"sticker: {sticker}" in output and (sticker.stat().st_mode & 0o777) == 0o600
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -12,7 +11,8 @@ from rich.console import Console
 
 from bot.chat import Button, IncomingMessage, IncomingSticker, plain_words
 from bot.chat_commands import StickerBot
-from bot.identity import Platform, UserKey, file_stem
+from bot.identity import Platform, UserKey
+from bot.user_files import UserFiles
 from pmg_engine.behaviors import StickerSent, emoji_name
 
 CHAT = "console"
@@ -34,16 +34,16 @@ def emoji_image(symbol: str) -> Callable[[], Awaitable[bytes | None]]:
 
 
 class ConsolePlatform:
-    """Prints what the bot says; stickers and files go to `out_dir` and their paths are printed."""
+    """Prints what the bot says; stickers and files go to the user's own folder (owner-only, never
+    overwritten, removed by /forget) and their paths are printed."""
 
     platform = Platform.CONSOLE
 
-    def __init__(self, console: Console, out_dir: Path, user: str) -> None:
+    def __init__(self, console: Console, files: UserFiles, user: UserKey) -> None:
         self.console = console
-        self.out_dir = out_dir
+        self.files = files
         self.user = user
         self.buttons: list[Button] = []
-        self._numbers = itertools.count(1)
 
     async def send_text(self, chat: str, text: str, buttons: list[Button] | None = None) -> None:
         self.console.print(f"[bold magenta]bot:[/] {text}", highlight=False)
@@ -52,22 +52,16 @@ class ConsolePlatform:
             self.console.print(f"  [{number}] {button.label}", highlight=False)
 
     async def send_sticker(self, chat: str, webp: bytes, png: bytes) -> None:
-        path = self._path("sticker", ".webp")
-        path.write_bytes(webp)
-        path.with_suffix(".png").write_bytes(png)
+        path = self.files.write(self.user, "sticker", ".webp", webp)
+        self.files.write(self.user, "sticker", ".png", png)
         self.console.print(f"[bold magenta]bot:[/] (sticker) {path}", highlight=False)
 
     async def send_file(self, chat: str, filename: str, data: bytes) -> None:
-        path = self._path(Path(filename).stem, Path(filename).suffix)
-        path.write_bytes(data)
+        path = self.files.write(self.user, Path(filename).stem, Path(filename).suffix, data)
         self.console.print(f"[bold magenta]bot:[/] (file) {path}", highlight=False)
 
     async def progress(self, chat: str, text: str) -> None:
         self.console.print(f"[dim]… {text}[/]", highlight=False)
-
-    def _path(self, stem: str, suffix: str) -> Path:
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        return self.out_dir / f"{file_stem(self.user)}-{stem}-{next(self._numbers)}{suffix}"
 
 
 def parse_line(user: UserKey, line: str) -> IncomingMessage:
