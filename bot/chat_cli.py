@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Annotated
 
 import typer
 
-from bot.cli_support import err, load_engines, load_settings, out
+from bot.cli_support import configure_logging, err, fail, load_engines, load_settings, out
 from bot.identity import Platform, UserKey
 from bot.settings import Profile, Settings
 
@@ -24,6 +25,7 @@ def about_text(settings: Settings, models: dict[str, str]) -> str:
 
 
 def chat(
+    ctx: typer.Context,
     user: Annotated[str, typer.Option("--user", help="Your name in this terminal chat.")],
     profile: Annotated[Profile | None, typer.Option("--profile", help="offline, tiny or sd15.")] = None,
 ) -> None:
@@ -33,8 +35,17 @@ def chat(
     from bot.composition import open_store, running_service, sticker_job
 
     settings = load_settings(profile)
+    try:
+        key = UserKey.of(Platform.CONSOLE, user)
+    except ValueError as error:
+        fail(f"--user: {error}", code=2)
+    log_file = settings.data_dir / "logs" / "chat.log"
+    configure_logging(verbose=ctx.find_root().params.get("verbose", False), log_file=log_file)
+    err.print(f"[dim]logs go to {log_file}[/]", highlight=False)
+    # The model libraries' progress bars would draw over the spinner and the conversation; the libraries
+    # read these when load_engines imports them.
+    os.environ.update(HF_HUB_DISABLE_PROGRESS_BARS="1", TQDM_DISABLE="1")
     stage1, stage2 = load_engines(settings)
-    key = UserKey.of(Platform.CONSOLE, user)
 
     async def read() -> str | None:
         try:
@@ -49,7 +60,7 @@ def chat(
         ):
             about = about_text(settings, {"llm": stage1.model_name, **stage2.models})
             bot = StickerBot(store, service, settings, sticker_job(settings), about=about)
-            platform = ConsolePlatform(out, settings.data_dir / "chat", user)
+            platform = ConsolePlatform(out, bot.files, key)
             err.print(
                 "type a message, an emoji to send it as a sticker, /start, /sticker TEXT, /quit",
                 highlight=False,

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from collections.abc import Coroutine
 from dataclasses import asdict
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from sqlalchemy.engine import make_url
 
 from adapters.store import schema
 from adapters.store.database import create_engine
 from adapters.store.errors import StoreError
 from bot.chat_cli import chat
-from bot.cli_support import fail, load_keyword_engine, load_settings, out
+from bot.cli_support import configure_logging, fail, load_keyword_engine, load_settings, out
 from bot.doctor import run_doctor
 from bot.eval_cli import eval_app
 from bot.retrain_cli import run_retrain
@@ -24,7 +24,12 @@ from bot.run_cli import run
 from bot.service_bench import bench_app
 from bot.sticker_cli import demo, sticker
 
-app = typer.Typer(help="pmg-stickers: personalized emoticon stickers (PMG, WWW '24).", no_args_is_help=True)
+# A traceback with locals could print a token or a user's text held in some frame: never show locals.
+app = typer.Typer(
+    help="pmg-stickers: personalized emoticon stickers (PMG, WWW '24).",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 db_app = typer.Typer(help="The behavior store's schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(eval_app, name="eval")
@@ -40,11 +45,7 @@ app.command()(run)
 def main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False,
 ) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic").setLevel(logging.INFO if verbose else logging.WARNING)
+    configure_logging(verbose=verbose)
 
 
 @app.command()
@@ -115,7 +116,8 @@ def _print_revision(url: str) -> None:
         fail(str(error))
     head = schema.head_revision()
     state = "latest" if current == head else f"latest is {head}"
-    out.print(f"{url}: revision {current or 'none (empty)'} ({state})", highlight=False)
+    shown = make_url(url).render_as_string(hide_password=True)
+    out.print(f"{shown}: revision {current or 'none (empty)'} ({state})", highlight=False)
 
 
 @app.command()

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NoReturn
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
+from bot import log_redaction
 from bot.settings import Profile, Settings
 
 if TYPE_CHECKING:
@@ -16,6 +22,8 @@ if TYPE_CHECKING:
 
 out = Console(soft_wrap=True)  # long paths and messages stay on one line, for logs and grep
 err = Console(stderr=True, soft_wrap=True)
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LOG_HANDLER = "pmg"  # the name of the one handler `configure_logging` owns on the root logger
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -23,18 +31,66 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+class _CurrentStderr(logging.StreamHandler[TextIO]):
+    """Writes to `sys.stderr` as it is when a record comes: a rich spinner swaps it to print log lines
+    above itself (and tests swap it)."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self) -> TextIO:  # type: ignore[override]
+        return sys.stderr
+
+
+def configure_logging(*, verbose: bool, log_file: Path | None = None) -> None:
+    """Log to stderr, or to `log_file` (mode 0600 in a 0700 folder) when the terminal is a conversation;
+    calling again moves the log there."""
+    root = logging.getLogger()
+    for previous in [h for h in root.handlers if h.get_name() == LOG_HANDLER]:
+        root.removeHandler(previous)
+        previous.close()
+    if log_file is None:
+        handler: logging.Handler = _CurrentStderr()
+    else:
+        log_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        log_file.parent.chmod(0o700)
+        log_file.touch(mode=0o600)
+        log_file.chmod(0o600)  # a file made by an older version may be readable by others
+        handler = logging.FileHandler(log_file, encoding="utf-8")
+        logging.captureWarnings(True)  # a library's warning would otherwise be printed mid-conversation
+    handler.set_name(LOG_HANDLER)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logging.getLogger("alembic").setLevel(logging.INFO if verbose else logging.WARNING)
+    for name in ("httpx", "httpcore"):  # a line per HTTP request, even with --verbose: too many to read
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def load_settings(profile: Profile | None = None) -> Settings:
     """Settings from PMG_* and .env (`profile`: a command's --profile over PMG_PROFILE); a bad value is
-    one clear line per variable, not a trace."""
+    one clear line per variable, not a trace. From here on, the settings' secrets are redacted in logs."""
     try:
         settings = Settings()
-        return settings.model_copy(update={"profile": profile}) if profile else settings
     except ValidationError as error:
         lines = [
             f"PMG_{'_'.join(str(part) for part in issue['loc'][:1]).upper()}: {issue['msg']}"
             for issue in error.errors()
         ]
         fail("invalid settings:\n  " + "\n  ".join(lines), code=2)
+    log_redaction.install(*_secrets(settings))
+    return settings.model_copy(update={"profile": profile}) if profile else settings
+
+
+def _secrets(settings: Settings) -> list[str | None]:
+    """The tokens, the webhook secret and the database password: what no log line may show."""
+    tokens = [settings.telegram_token, settings.discord_token, settings.telegram_webhook_secret]
+    try:
+        password = make_url(settings.database_url).password
+    except (ArgumentError, ValueError):  # a URL that does not parse is reported when the store opens it
+        password = None
+    return [token.get_secret_value() for token in tokens if token is not None] + [password]
 
 
 def load_keyword_engine(settings: Settings) -> KeywordEngine:

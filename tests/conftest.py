@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from adapters.store.behavior_store import SqliteBehaviorStore
 from bot.chat_commands import StickerBot
+from bot.cli_support import LOG_HANDLER
 from bot.composition import running_service
 from bot.identity import UserKey
 from bot.settings import Settings
@@ -37,6 +39,23 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     monkeypatch.chdir(workdir)  # a .env in the project root must not count
     monkeypatch.setenv("PMG_DATA_DIR", str(tmp_path / "data"))
     yield tmp_path / "data"
+
+
+@pytest.fixture(autouse=True)
+def restored_logging() -> Iterator[None]:
+    """A CLI command sets up logging for the whole process (the redacting record factory, levels, its
+    handler): all of it goes back after each test, so every test logs as it would alone."""
+    factory = logging.getLogRecordFactory()
+    loggers = [logging.getLogger(name) for name in ("", "httpx", "httpcore", "alembic", "telegram")]
+    levels = [logger.level for logger in loggers]
+    yield
+    logging.setLogRecordFactory(factory)
+    for logger, level in zip(loggers, levels, strict=True):
+        logger.setLevel(level)
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if h.get_name() == LOG_HANDLER]:
+        root.removeHandler(handler)
+        handler.close()
 
 
 @pytest.fixture

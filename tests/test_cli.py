@@ -50,6 +50,17 @@ def test_db_url_setting_is_honoured(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert elsewhere.is_file()
 
 
+def test_db_commands_and_doctor_show_the_database_url_without_its_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PMG_DB_URL", "postgresql+asyncpg://pmg:hunter2secret@db.example.org/pmg")
+
+    for command in (["db", "current"], ["db", "upgrade"], ["doctor", "--json"]):
+        code, output = pmg(*command)
+        assert code == 1
+        assert "pmg:***@db.example.org" in output and "hunter2secret" not in output, command
+
+
 def test_doctor_reports_a_working_offline_installation(isolated_env: Path) -> None:
     pmg("db", "upgrade")
 
