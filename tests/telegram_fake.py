@@ -1,7 +1,8 @@
 """A small fake Telegram Bot API on 127.0.0.1 (there is no Telegram here): python-telegram-bot talks to
 it over real HTTP. It answers getMe, getUpdates (long polling), sendMessage, sendSticker, sendDocument,
 editMessageText, deleteMessage, getFile and file downloads, answerCallbackQuery; it records every call,
-can answer 429 with retry_after, and refuses private messages to users who never started the bot."""
+can answer 429 with retry_after or fail a method outright, and refuses private messages to users who
+never started the bot."""
 
 from __future__ import annotations
 
@@ -52,6 +53,9 @@ class FakeBotApi:
         self._updates: list[dict[str, Any]] = []
         self._new_update = asyncio.Condition()
         self._rate_limited: dict[str, list[int]] = {}  # method -> retry_after answers still to give
+        self.failures: dict[str, tuple[int, str]] = {}  # method -> (status, description) it always answers
+        self.stalled: set[str] = set()  # methods that get no answer while the server runs (a dead network)
+        self._closing = asyncio.Event()
         self._ids = itertools.count(5000)
         self._update_ids = itertools.count(1)
         self.url = ""
@@ -67,18 +71,22 @@ class FakeBotApi:
             self._updates.append(update)
             self._new_update.notify_all()
 
-    def called(self, method: str) -> list[Call]:
-        return [call for call in self.calls if call.method == method]
+    def called(self, method: str, chat_id: int | None = None) -> list[Call]:
+        return [
+            call
+            for call in self.calls
+            if call.method == method and chat_id in (None, call.params.get("chat_id"))
+        ]
 
-    async def wait_for(self, method: str, within_s: float = 60) -> Call:
+    async def wait_for(self, method: str, within_s: float = 60, chat_id: int | None = None) -> Call:
         deadline = time.monotonic() + within_s
-        while not self.called(method):
+        while not self.called(method, chat_id):
             if time.monotonic() > deadline:
                 raise AssertionError(
                     f"no {method} within {within_s} s; calls: {[c.method for c in self.calls]}"
                 )
             await asyncio.sleep(0.05)
-        return self.called(method)[-1]
+        return self.called(method, chat_id)[-1]
 
     @asynccontextmanager
     async def serving(self) -> AsyncIterator[FakeBotApi]:
@@ -94,6 +102,7 @@ class FakeBotApi:
         try:
             yield self
         finally:
+            self._closing.set()  # stalled calls end, so the server can close
             await runner.cleanup()
 
     def settings(self, **overrides: Any) -> Settings:
@@ -124,6 +133,11 @@ class FakeBotApi:
         if self._rate_limited.get(method):
             retry_after = self._rate_limited[method].pop(0)
             return _error(429, f"Too Many Requests: retry after {retry_after}", retry_after=retry_after)
+        if method in self.failures:
+            return _error(*self.failures[method])
+        if method in self.stalled:
+            await self._closing.wait()
+            return _error(504, "Gateway Timeout")
         chat_id = params.get("chat_id")
         sends = {"sendMessage", "sendDocument", "sendSticker"}
         if method in sends and isinstance(chat_id, int) and chat_id > 0 and chat_id not in self.started_users:
@@ -317,5 +331,13 @@ class TelegramDriver:
         raise NotImplementedError("Telegram sends bots no event for a deleted message")
 
     async def deliver(self, **payload: Any) -> None:
-        update = Update.de_json(self.api.update(**payload), self.application.bot)
-        await self.application.process_update(update)
+        """One update handled to the end, on its own (past the update processor)."""
+        await self.application.process_update(self._update(payload))
+
+    async def enqueue(self, **payload: Any) -> None:
+        """One update the way polling hands it over: through the update queue and the update processor,
+        concurrently with the others (the Application must be started)."""
+        await self.application.update_queue.put(self._update(payload))
+
+    def _update(self, payload: dict[str, Any]) -> Update:
+        return Update.de_json(self.api.update(**payload), self.application.bot)

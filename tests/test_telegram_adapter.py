@@ -1,22 +1,28 @@
 """The Telegram adapter against the fake Bot API over HTTP: polling end to end, a 429 honoured, private
-files, sticker downloads (capped, optional, validated) and input that is not what it seems."""
+files, sticker downloads (capped, optional, validated), input that is not what it seems, and one user's
+flood or late button press handled without harm to anyone."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import logging
 import socket
 import time
+from typing import Any
 
 import aiohttp
 import pytest
 from PIL import Image
 
 from adapters.store.behavior_store import SqliteBehaviorStore
-from adapters.telegram.app import TelegramStartError, running_telegram
+from adapters.telegram.app import SLOW_DOWN, TelegramStartError, running_telegram
+from adapters.telegram.update_guard import readable
+from adapters.telegram.update_order import MAX_WAITING_UPDATES
 from bot.chat import MAX_STICKER_BYTES
 from bot.chat_commands import StickerBot
 from bot.identity import Platform
-from chat_drivers import key, last
+from chat_drivers import USERS, key, last
 from telegram_fake import (
     GROUP,
     FakeBotApi,
@@ -72,6 +78,17 @@ async def test_a_malformed_update_is_skipped_and_polling_goes_on(
     assert any("skipped, it does not parse" in record.getMessage() for record in caplog.records)
 
 
+def test_an_unparseable_update_is_logged_by_id_and_kind_without_its_text(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    update = {"update_id": 4242, "message": {"text": "my diary: zebra-quokka-7"}}  # no date, chat, sender
+    with caplog.at_level(logging.DEBUG):
+        assert readable(update) == {"update_id": 4242}
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "zebra-quokka" not in logged
+    assert "4242" in logged and "['message']" in logged
+
+
 async def test_a_429_is_retried_after_its_retry_after(bot: StickerBot) -> None:
     async with TelegramDriver.started(bot) as driver:
         driver.api.rate_limit("sendMessage", retry_after=1)
@@ -101,16 +118,93 @@ async def test_export_in_the_private_chat_is_sent_right_there(bot: StickerBot) -
         private = int(ANN.external_id)  # a private chat's id is the user's id
         await driver.deliver(message=text_message("ann", "/export", 1, chat_id=private))
     [document] = driver.api.called("sendDocument")
-    assert document.params["chat_id"] == private and document.filename == "pmg-stickers-export.json"
+    assert document.params["chat_id"] == private and document.filename == "pmg-stickers-export.zip"
     assert not driver.api.called("sendMessage")  # no "sent it privately" note in a private chat
 
 
-async def test_a_pressed_choice_loses_its_buttons(bot: StickerBot) -> None:
+async def test_a_pressed_choice_loses_its_buttons_but_not_to_a_bystander(
+    bot: StickerBot, store: SqliteBehaviorStore
+) -> None:
+    choice = f"consent:all:{ANN.external_id}"
     async with TelegramDriver.started(bot) as driver:
         await driver.command("ann", "start")
-        await driver.press("ann", "consent:none")
-    assert driver.api.called("answerCallbackQuery")
+        await driver.press("ben", choice)  # in the group, someone else presses ann's button
+        [refused] = driver.api.called("answerCallbackQuery")
+        assert refused.params["show_alert"] is True and "someone else" in refused.params["text"]
+        assert not driver.api.called("editMessageReplyMarkup")  # ann's buttons stay for ann
+        assert not (await store.get_consent(key(Platform.TELEGRAM, "ben"))).personalize
+
+        await driver.press("ann", choice)
+    assert len(driver.api.called("answerCallbackQuery")) == 2
     assert driver.api.called("editMessageReplyMarkup")
+    assert (await store.get_consent(ANN)).train
+
+
+async def test_a_button_pressed_too_late_to_answer_still_acts(
+    bot: StickerBot, store: SqliteBehaviorStore
+) -> None:
+    async with TelegramDriver.started(bot) as driver:
+        await driver.command("ann", "start")
+        driver.api.failures["answerCallbackQuery"] = (
+            400,
+            "Bad Request: query is too old and response timeout expired or query id is invalid",
+        )
+        [action] = [
+            button.action
+            for sent in driver.sent
+            for button in sent.buttons
+            if button.action.startswith("consent:all")  # with its owner's id, once buttons name one
+        ]
+        await driver.press("ann", action)
+    assert driver.api.called("answerCallbackQuery")  # tried, refused
+    consent = await store.get_consent(ANN)
+    assert consent.personalize and consent.train
+    assert last(driver, "text").text.startswith("Saved.")
+
+
+async def test_one_users_flood_waits_in_their_own_queue_and_stalls_nobody_else(
+    bot: StickerBot,
+    store: SqliteBehaviorStore,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ann_chat, ben_chat = USERS["ann"], USERS["ben"]  # private chats: a private chat's id is its user's
+    await store.set_consent(ANN, personalize=True, train=False)
+    release = asyncio.Event()
+    request = bot.service.request
+
+    async def slow_request(*args: Any, **kwargs: Any) -> Any:
+        await release.wait()  # stands in for a diffusion run that takes minutes
+        return await request(*args, **kwargs)
+
+    monkeypatch.setattr(bot.service, "request", slow_request)
+    flood = [f"flood {n}" for n in range(1, 301)]
+    async with TelegramDriver.started(bot) as driver:
+        await driver.application.start()
+        try:
+            await driver.enqueue(message=text_message("ann", "/sticker we won", 1, chat_id=ann_chat))
+            for message_id, text in enumerate(flood, start=2):
+                await driver.enqueue(message=text_message("ann", text, message_id, chat_id=ann_chat))
+            asked = time.monotonic()
+            await driver.enqueue(message=text_message("ben", "/start", 1, chat_id=ben_chat))
+            await driver.api.wait_for("sendMessage", within_s=1, chat_id=ben_chat)
+            answered_s = time.monotonic() - asked
+        finally:
+            release.set()
+            await driver.application.stop()  # waits for ann's queue to drain
+    assert answered_s < 1
+    assert driver.api.called("sendSticker", chat_id=ann_chat)
+    history = await store.recent_history(ANN, len(flood) + 10)
+    assert [item.text for item in history] == flood[:MAX_WAITING_UPDATES]  # in order; the rest dropped
+    told = [
+        call
+        for call in driver.api.called("sendMessage", chat_id=ann_chat)
+        if call.params["text"] == SLOW_DOWN
+    ]
+    assert len(told) == 1
+    logged = [record.getMessage() for record in caplog.records]
+    assert sum("dropped" in line for line in logged) == len(flood) - MAX_WAITING_UPDATES
+    assert not any("flood" in line for line in logged)
 
 
 @pytest.mark.parametrize(

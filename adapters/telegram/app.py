@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
-from telegram import BotCommand, Update
+from telegram import Bot, BotCommand, CallbackQuery, Update
 from telegram.constants import ChatType, UpdateType
 from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
@@ -27,6 +27,7 @@ from adapters.telegram.replies import TelegramReplies
 from adapters.telegram.update_guard import SkipMalformedUpdates
 from adapters.telegram.update_order import PerUserOrder
 from adapters.telegram.updates import incoming_message
+from bot import log_redaction
 from bot.chat_commands import StickerBot
 from bot.identity import Platform, UserKey
 from bot.settings import Settings
@@ -46,6 +47,7 @@ COMMANDS = [
 ALLOWED_UPDATES = [UpdateType.MESSAGE, UpdateType.EDITED_MESSAGE, UpdateType.CALLBACK_QUERY]
 CONCURRENT_UPDATES = 256  # updates in flight; a /sticker waits on the service's worker, not the loop
 SEND_RETRIES = 3  # a 429 is retried after its retry_after this many times
+SLOW_DOWN = "Slow down: I'm still working through your earlier messages, so I skipped some."
 
 
 class TelegramStartError(RuntimeError):
@@ -77,13 +79,16 @@ class TelegramHandlers:
         query = update.callback_query
         if query is None or query.data is None:
             return
-        await query.answer()  # stops the spinner on the user's button at once
+        user = UserKey.of(Platform.TELEGRAM, query.from_user.id)
+        if not self.bot.may_press(user, query.data):  # a bystander in a group: nothing changes
+            await _answer(query, "That question was for someone else; ask me yourself.")
+            return
+        await _answer(query)  # stops the spinner on the user's button
         message = query.message
         chat = str(message.chat.id) if message is not None else str(query.from_user.id)
         if message is not None and message.is_accessible:
             with contextlib.suppress(BadRequest):  # a choice is made once: the buttons go
                 await context.bot.edit_message_reply_markup(int(chat), message.message_id, reply_markup=None)
-        user = UserKey.of(Platform.TELEGRAM, query.from_user.id)
         await self.bot.on_button(self._replies(update, context), user, chat, query.data)
 
     async def error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -108,6 +113,15 @@ class TelegramHandlers:
         )
 
 
+async def _answer(query: CallbackQuery, alert: str | None = None) -> None:
+    """Answer a button press; too late (it waited behind the user's earlier updates) is logged, and the
+    press still acts."""
+    try:
+        await query.answer(alert, show_alert=alert is not None)
+    except TelegramError as error:
+        log.info("telegram: button press %s not answered (%s)", query.id, error)
+
+
 def _for_another_bot(text: str, username: str) -> bool:
     """`/start@OtherBot` in a group with several bots is not ours to answer (nor to record)."""
     command = text.split(maxsplit=1)[0] if text.startswith("/") else ""
@@ -119,6 +133,7 @@ def build_application(settings: Settings, bot: StickerBot) -> Application:
     """The Application with its handlers, talking to `PMG_TELEGRAM_BASE_URL` (Telegram's own by default)."""
     if settings.telegram_token is None:
         raise TelegramStartError("set PMG_TELEGRAM_TOKEN to the token @BotFather gave you")
+    order = PerUserOrder(CONCURRENT_UPDATES)
     application = (
         ApplicationBuilder()
         .token(settings.telegram_token.get_secret_value())
@@ -126,9 +141,11 @@ def build_application(settings: Settings, bot: StickerBot) -> Application:
         .base_file_url(settings.telegram_base_file_url)
         .rate_limiter(AIORateLimiter(max_retries=SEND_RETRIES))
         .get_updates_request(SkipMalformedUpdates())
-        .concurrent_updates(PerUserOrder(CONCURRENT_UPDATES))
+        .concurrent_updates(order)
         .build()
     )
+    # a task of the Application's, so stopping waits for the note to go out
+    order.on_overflow = lambda update: application.create_task(_ask_to_slow_down(application.bot, update))
     handlers = TelegramHandlers(bot)
     application.add_handler(CallbackQueryHandler(handlers.button))
     application.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE, handlers.edited))
@@ -137,17 +154,43 @@ def build_application(settings: Settings, bot: StickerBot) -> Application:
     return application
 
 
+async def _ask_to_slow_down(bot: Bot, update: Update) -> None:
+    """The user whose updates overflowed their queue hears why some went unanswered."""
+    if update.effective_chat is None:
+        return
+    try:
+        await bot.send_message(update.effective_chat.id, SLOW_DOWN)
+    except TelegramError as error:  # only a courtesy: the dropped updates are logged already
+        log.info("telegram: the slow-down note to chat %s failed (%s)", update.effective_chat.id, error)
+
+
 def webhook_secret(settings: Settings) -> str:
     """The secret Telegram must send with each update: only Telegram can post updates to the bot."""
     if settings.telegram_webhook_secret is not None:
         return settings.telegram_webhook_secret.get_secret_value()
-    return secrets.token_urlsafe(32)
+    secret = secrets.token_urlsafe(32)
+    log_redaction.redact(secret)  # made here, so only here can the logs learn to hide it
+    return secret
+
+
+class RunningTelegram:
+    """The bot on Telegram while `running_telegram` runs it."""
+
+    def __init__(self, application: Application) -> None:
+        self.application = application
+
+    async def stop_taking_updates(self) -> None:
+        """Stop polling (or the webhook server): updates not yet fetched wait on Telegram's side for the
+        next start; those in hand are still answered."""
+        updater = self.application.updater
+        if updater is not None and updater.running:
+            await updater.stop()
 
 
 @contextlib.asynccontextmanager
 async def running_telegram(
     settings: Settings, bot: StickerBot, *, poll_timeout: int = 10
-) -> AsyncIterator[Application]:
+) -> AsyncIterator[RunningTelegram]:
     """Take updates (polling, or a webhook when PMG_TELEGRAM_WEBHOOK_URL is set) until the block exits;
     then stop taking them and finish the updates in hand."""
     application = build_application(settings, bot)
@@ -180,10 +223,9 @@ async def running_telegram(
         else:
             await application.updater.start_polling(timeout=poll_timeout, allowed_updates=ALLOWED_UPDATES)
             log.info("telegram: polling as @%s", application.bot.username)
-        yield application
+        yield RunningTelegram(application)
     finally:
-        if application.updater is not None and application.updater.running:
-            await application.updater.stop()
+        await RunningTelegram(application).stop_taking_updates()
         if application.running:
             await application.stop()
         await application.shutdown()

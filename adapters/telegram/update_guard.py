@@ -47,6 +47,13 @@ def readable(update: Any) -> Any:
         Update.de_json(update, None)
     except Exception as error:  # whatever the parser trips on, the update is unreadable
         update_id = update.get("update_id") if isinstance(update, dict) else None
-        log.warning("telegram update %s skipped, it does not parse (%r): %.300r", update_id, error, update)
+        kinds = [str(key) for key in update if key != "update_id"] if isinstance(update, dict) else []
+        # the kinds and the error's type, never the update or the error's text: both may quote a message
+        log.warning(
+            "telegram update %s skipped, it does not parse (%s): kinds %s",
+            update_id,
+            type(error).__name__,
+            kinds,
+        )
         return {"update_id": update_id} if isinstance(update_id, int) else update
     return update
