@@ -61,6 +61,7 @@ class Call:
     payload: Any = None
     files: dict[str, bytes] = field(default_factory=dict)
     answer: Any = None
+    shown_flags: int | None = None  # a follow-up's flags as users see them (see FakeDiscordApi.loading)
 
 
 def snowflakes() -> itertools.count[int]:
@@ -87,6 +88,9 @@ class FakeDiscordApi:
         self.assets: dict[str, bytes] = {}  # CDN URL -> bytes; any other URL is a 404
         self.failures: dict[str, int] = {}  # "METHOD path-template" -> HTTP status to answer instead
         self.acknowledged: set[str] = set()  # tokens of the interactions responded to
+        # Deferred responses still showing "thinking…", by token, with the deferral's flags: Discord
+        # turns the first follow-up into that message, with those flags, whatever the follow-up asks.
+        self.loading: dict[str, int] = {}
         self._ids = snowflakes()
 
     @contextmanager
@@ -163,15 +167,21 @@ class FakeDiscordApi:
                     "flags": 1 << 19,  # GATEWAY_MESSAGE_CONTENT_LIMITED: the intent is enabled
                 }
             case "POST", "/interactions/{webhook_id}/{webhook_token}/callback":
+                if payload["type"] == 5:
+                    self.loading[str(route.webhook_token)] = payload.get("data", {}).get("flags", 0)
                 interaction = {"id": str(route.webhook_id), "type": 2, "response_message_loading": True}
                 return {"interaction": interaction, "resource": {"type": payload["type"]}}
             case "POST", "/webhooks/{webhook_id}/{webhook_token}":
-                return self.message(payload, uploads)
+                flags = self.loading.pop(str(route.webhook_token), payload.get("flags", 0))
+                self.calls[-1].shown_flags = flags
+                return self.message(payload | {"flags": flags}, uploads)
             case "PATCH", "/webhooks/{webhook_id}/{webhook_token}/messages/@original":
+                self.loading.pop(str(route.webhook_token), None)
                 return self.message(payload, uploads) | {
                     "edited_timestamp": discord.utils.utcnow().isoformat()
                 }
             case "DELETE", "/webhooks/{webhook_id}/{webhook_token}/messages/@original":
+                self.loading.pop(str(route.webhook_token), None)
                 return None
             case "POST", "/users/@me/channels":  # opening a DM
                 recipient = {"id": str(payload["recipient_id"]), "username": "user", "discriminator": "0"}

@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import sys
+import zipfile
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from types import SimpleNamespace
@@ -73,6 +74,45 @@ async def test_sticker_is_deferred_first_and_the_png_follows_for_everyone(driver
     assert "drawing…" in progress and progress[-1] == "done ✓"  # the deferred response is the progress line
 
 
+async def test_a_sticker_refused_before_any_progress_is_told_to_the_asker_alone(
+    driver: DiscordDriver,
+) -> None:
+    """Discord turns the first follow-up of a deferral into the deferred message, public like it: the
+    refusal must not become the channel's message."""
+    await driver.command("ann", "sticker")  # no text, no history: nothing to answer
+    await driver.command("ann", "sticker", "we won!!")
+    await driver.command("ann", "sticker", "again!!")  # within the cooldown
+
+    followups = calls(driver, "POST", "/webhooks/{webhook_id}/{webhook_token}")
+    texts = [(call.payload.get("content"), call.shown_flags) for call in followups if not call.files]
+    assert [content for content, _ in texts] == [
+        "Tell me what to answer: /sticker we won the match!",
+        texts[1][0],
+    ]
+    assert str(texts[1][0]).startswith("Easy there!")
+    assert all(flags is not None and flags & EPHEMERAL for _, flags in texts)
+    [sticker] = [call for call in followups if call.files]
+    assert not (sticker.shown_flags or 0) & EPHEMERAL  # the sticker itself is for everyone
+    deleted = calls(driver, "DELETE", "/webhooks/{webhook_id}/{webhook_token}/messages/@original")
+    assert len(deleted) == 2  # each public "thinking…" that ended in a refusal is taken down
+
+
+async def test_a_sticker_that_breaks_before_any_progress_tells_the_asker_alone(
+    driver: DiscordDriver, store: SqliteBehaviorStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*_: object, **__: object) -> list[Any]:
+        raise RuntimeError("database unreachable")
+
+    monkeypatch.setattr(store, "recent_history", broken)
+    await driver.command("ann", "sticker")
+
+    [followup] = calls(driver, "POST", "/webhooks/{webhook_id}/{webhook_token}")
+    assert followup.payload["content"].startswith("Sorry, something went wrong (error ")
+    assert followup.shown_flags is not None and followup.shown_flags & EPHEMERAL
+    assert len(driver.errors) == 1
+    driver.errors.clear()
+
+
 async def test_private_commands_answer_the_asker_alone(driver: DiscordDriver) -> None:
     for name in ["start", "privacy", "export"]:
         await driver.command("ann", name)
@@ -81,7 +121,9 @@ async def test_private_commands_answer_the_asker_alone(driver: DiscordDriver) ->
     followups = calls(driver, "POST", "/webhooks/{webhook_id}/{webhook_token}")
     assert all(call.payload["flags"] & EPHEMERAL for call in followups)
     export = last(driver, "file")
-    assert export.text == "pmg-stickers-export.json" and json.loads(export.data)["user"] is None
+    assert export.text == "pmg-stickers-export.zip"
+    with zipfile.ZipFile(io.BytesIO(export.data)) as archive:
+        assert json.loads(archive.read("pmg-stickers-export.json"))["user"] is None
 
 
 async def test_retrain_is_refused_to_non_admins_and_runs_for_admins(
@@ -168,10 +210,11 @@ async def test_buttons_carry_their_action_and_still_work_after_a_restart(
         await before.command("ann", "start")
         [followup] = calls(before, "POST", "/webhooks/{webhook_id}/{webhook_token}")
     ids = [button["custom_id"] for row in followup.payload["components"] for button in row["components"]]
-    assert ids == ["pmg:consent:all", "pmg:consent:personalize", "pmg:consent:none"]
+    ann = USERS["ann"]
+    assert ids == [f"pmg:consent:all:{ann}", f"pmg:consent:personalize:{ann}", f"pmg:consent:none:{ann}"]
 
     async with discord_driver(bot) as after:  # a new client, which never sent that message
-        press = {"custom_id": "pmg:consent:personalize", "component_type": 2}
+        press = {"custom_id": f"pmg:consent:personalize:{ann}", "component_type": 2}
         await after.deliver(
             "INTERACTION_CREATE", after.interaction_payload("ann", 3, press, message=followup.answer)
         )

@@ -58,9 +58,15 @@ class StickerClient(commands.Bot):
             tree_cls=StickerTree,
         )
         self.sticker_bot = bot
+        self.cog = StickerCog(self, bot)
 
     async def setup_hook(self) -> None:
-        await self.add_cog(StickerCog(self, self.sticker_bot))
+        await self.add_cog(self.cog)
+
+    async def stop_taking_updates(self) -> None:
+        """From now on commands and presses are answered "restarting, ask again" at once (Discord keeps
+        no update for the next start); messages are still recorded until the connection closes."""
+        self.cog.restarting = True
 
     async def on_message(self, message: discord.Message, /) -> None:
         """No prefix commands: StickerCog.on_message records every message."""

@@ -8,10 +8,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from adapters.discord.messages import incoming_message
-from adapters.discord.replies import BUTTON_PREFIX, InteractionReplies, tell_failure
+from adapters.discord.replies import BUTTON_PREFIX, InteractionReplies, tell, tell_failure
 from bot.chat import IncomingMessage
 from bot.chat_commands import StickerBot
 from bot.identity import Platform, UserKey
+from bot.service import ServiceStopped
 
 PUBLIC = {"sticker"}  # the sticker is for the whole channel; every other answer is for the asker alone
 MAX_STICKER_TEXT = 500  # characters of a /sticker text; the model reads a sentence, not an essay
@@ -23,6 +24,7 @@ class StickerCog(commands.Cog):
     def __init__(self, client: commands.Bot, bot: StickerBot) -> None:
         self.client = client
         self.bot = bot
+        self.restarting = False  # set by StickerClient.stop_taking_updates
 
     # --- slash commands (admin-only is checked by the use cases against PMG_ADMINS;
     #     default_permissions only hides /stats and /retrain from non-admins' command lists) ---
@@ -75,7 +77,11 @@ class StickerCog(commands.Cog):
         await self._command(interaction, "retrain")
 
     async def _command(self, interaction: discord.Interaction, name: str, argument: str = "") -> None:
-        """Defer, then run `/name argument` as any platform's command; errors reach the tree's on_error."""
+        """Defer, then run `/name argument` as any platform's command; a failure is told to the asker
+        alone (a failed deferral reaches the tree's on_error)."""
+        if self.restarting:
+            await tell(interaction, f"Sorry, {ServiceStopped()}.")
+            return
         replies = InteractionReplies(interaction, ephemeral=name not in PUBLIC)
         await replies.defer()
         message = IncomingMessage(
@@ -84,7 +90,10 @@ class StickerCog(commands.Cog):
             text=f"/{name} {argument}".strip(),
             display_name=interaction.user.display_name,
         )
-        await self.bot.dispatch(replies, message)
+        try:
+            await self.bot.dispatch(replies, message)
+        except Exception as error:
+            await replies.fail(error)
 
     # --- buttons, messages, edits, deletes ---------------------------------------------------
 
@@ -93,6 +102,9 @@ class StickerCog(commands.Cog):
         """Our buttons, known by their custom_id alone, so those sent before a restart still work."""
         custom_id = interaction.custom_id if interaction.type is discord.InteractionType.component else None
         if custom_id is None or not custom_id.startswith(BUTTON_PREFIX):
+            return
+        if self.restarting:
+            await tell(interaction, f"Sorry, {ServiceStopped()}.")
             return
         replies = InteractionReplies(interaction, ephemeral=True)
         try:

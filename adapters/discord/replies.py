@@ -22,7 +22,8 @@ MAX_LABEL = 80  # Discord's button label limit
 
 
 class InteractionReplies:
-    """A ChatPlatform for one deferred interaction; `ephemeral` answers are seen by the asker alone."""
+    """A ChatPlatform for one deferred interaction. `ephemeral` answers are seen by the asker alone; on
+    a public command (/sticker) only the sticker is public, every text is for the asker alone."""
 
     platform = Platform.DISCORD
 
@@ -30,6 +31,14 @@ class InteractionReplies:
         self.interaction = interaction
         self.ephemeral = ephemeral
         self._progress_shown = False
+        # Discord makes the first follow-up of a deferral into the deferred "thinking…" message, with
+        # the deferral's visibility: while that placeholder stands, a public command's text must not
+        # be that follow-up.
+        self._placeholder = not ephemeral
+
+    async def fail(self, error: BaseException) -> None:
+        """A command that raised: logged with an id, and the asker alone told (never the channel)."""
+        await self.send_text("", failure_text(self.interaction, error))
 
     async def defer(self) -> None:
         """Acknowledge at once: Discord drops an interaction not answered within 3 s."""
@@ -37,14 +46,16 @@ class InteractionReplies:
 
     async def send_text(self, chat: str, text: str, buttons: list[Button] | None = None) -> None:
         await self._end_progress(None)
+        await self._drop_placeholder()
         if buttons:
-            await self._followup(content=text[:MAX_CONTENT], view=button_view(buttons))
+            await self._followup(content=text[:MAX_CONTENT], view=button_view(buttons), private=True)
         else:
-            await self._followup(content=text[:MAX_CONTENT])
+            await self._followup(content=text[:MAX_CONTENT], private=True)
 
     async def send_sticker(self, chat: str, webp: bytes, png: bytes) -> None:
         """Discord shows PNG attachments inline; WebP is the Telegram sticker format."""
         await self._followup(file=discord.File(io.BytesIO(png), "sticker.png"))
+        self._placeholder = False
         await self._end_progress("done ✓")
 
     async def send_file(self, chat: str, filename: str, data: bytes) -> None:
@@ -59,6 +70,7 @@ class InteractionReplies:
         with contextlib.suppress(discord.HTTPException):  # the response was dismissed or deleted
             await self.interaction.edit_original_response(content=text[:MAX_CONTENT])
             self._progress_shown = True
+            self._placeholder = False
 
     async def _followup(self, *, private: bool = False, **message: Any) -> None:
         if self.interaction.is_expired():
@@ -71,6 +83,14 @@ class InteractionReplies:
                 )
             return
         await self.interaction.followup.send(**message, ephemeral=self.ephemeral or private)
+
+    async def _drop_placeholder(self) -> None:
+        """Take down a public command's "thinking…" before a text for the asker alone goes out."""
+        if not self._placeholder or self.interaction.is_expired():
+            return
+        self._placeholder = False
+        with contextlib.suppress(discord.HTTPException):
+            await self.interaction.delete_original_response()
 
     async def _end_progress(self, text: str | None) -> None:
         """The final answer is here: the progress message says done, or goes when a text explains."""
@@ -107,8 +127,13 @@ async def tell(interaction: discord.Interaction, text: str) -> None:
         log.warning("could not answer interaction %s: %s", interaction.id, error)
 
 
-async def tell_failure(interaction: discord.Interaction, error: BaseException) -> None:
-    """An answer that failed: the detail to the log with an id, a short word with the id to the user."""
+def failure_text(interaction: discord.Interaction, error: BaseException) -> str:
+    """An answer that failed: the detail to the log with an id; returns the short word for the user."""
     error_id = uuid.uuid4().hex[:8]
     log.error("discord interaction %s failed (error %s)", interaction.id, error_id, exc_info=error)
-    await tell(interaction, f"Sorry, something went wrong (error {error_id}). Please try again.")
+    return f"Sorry, something went wrong (error {error_id}). Please try again."
+
+
+async def tell_failure(interaction: discord.Interaction, error: BaseException) -> None:
+    """A failure before any InteractionReplies could answer (a listener, the command tree)."""
+    await tell(interaction, failure_text(interaction, error))
