@@ -1,15 +1,18 @@
 """`pmg run telegram|discord|all`: the bot on its platforms until Ctrl-C or SIGTERM, then a clean stop:
-requests still waiting are told to ask again, updates in hand are answered, the database is closed."""
+the platforms stop taking updates, requests still waiting are told to ask again, updates in hand are
+answered, the database is closed. A second Ctrl-C or SIGTERM exits within seconds, whatever is left."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import threading
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Protocol
 
 import typer
 
@@ -31,7 +34,17 @@ class Target(StrEnum):
     ALL = "all"
 
 
-Runner = Callable[[Settings, "StickerBot"], AbstractAsyncContextManager[object]]
+FORCED_EXIT_S = 4.0  # after a second signal: the longest the process may still take to end
+EXIT_FORCED = 130  # the exit status of a stop cut short by a second signal
+
+
+class RunningAdapter(Protocol):
+    """A platform while it runs: it can stop taking updates before the rest of the bot stops."""
+
+    async def stop_taking_updates(self) -> None: ...
+
+
+Runner = Callable[[Settings, "StickerBot"], AbstractAsyncContextManager[RunningAdapter]]
 
 
 def runners(target: Target) -> dict[str, Runner]:
@@ -70,12 +83,15 @@ async def serve(
         if settings.metrics_port is not None:
             metrics = await serve_metrics(service.prometheus, settings.metrics_port)
             running.push_async_callback(_closed, metrics)
-        for runner in adapters.values():
-            await running.enter_async_context(runner(settings, bot))
+        platforms = [await running.enter_async_context(runner(settings, bot)) for runner in adapters.values()]
         err.print(f"running on {', '.join(adapters)}; Ctrl-C or SIGTERM stops", highlight=False)
         await stop.wait()
-        err.print("stopping: waiting requests are told to ask again", highlight=False)
-        await service.stop()  # before the adapters close, so every waiting user still gets an answer
+        err.print(
+            "stopping: waiting requests are told to ask again (a second Ctrl-C exits now)", highlight=False
+        )
+        for platform in platforms:  # first: no update may reach a service that is stopping
+            await platform.stop_taking_updates()
+        await service.stop()  # then waiting users are answered; on exit the adapters finish the rest
     err.print("stopped", highlight=False)
 
 
@@ -101,12 +117,40 @@ def run(
 
     async def main() -> None:
         stop = asyncio.Event()
+        on_signal = StopOnSignals(stop, asyncio.current_task())
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
+            loop.add_signal_handler(signum, on_signal)
         await serve(settings, stage1, stage2, adapters, stop)
 
     try:
         asyncio.run(main())
     except (TelegramStartError, DiscordStartError) as error:
         fail(str(error))
+    except asyncio.CancelledError:
+        fail("stopped by a second signal before everything was finished", code=EXIT_FORCED)
+
+
+class StopOnSignals:
+    """The first signal asks for a clean stop; the second cancels what is left and, should a model
+    thread still hold the process, ends it FORCED_EXIT_S later."""
+
+    def __init__(self, stop: asyncio.Event, main: asyncio.Task[object] | None) -> None:
+        self.stop = stop
+        self.main = main
+
+    def __call__(self) -> None:
+        if not self.stop.is_set():
+            self.stop.set()
+            return
+        err.print("second signal: exiting now", highlight=False)
+        deadline = threading.Timer(FORCED_EXIT_S, _exit_now)
+        deadline.daemon = True
+        deadline.start()
+        if self.main is not None:
+            self.main.cancel()
+
+
+def _exit_now() -> None:
+    logging.shutdown()  # flush what the log has before the hard exit
+    os._exit(EXIT_FORCED)

@@ -46,7 +46,7 @@ class DeadlineExceeded(ServiceError):
 
 class ServiceStopped(ServiceError):
     def __init__(self) -> None:
-        super().__init__("the sticker service is shutting down; please ask again in a minute")
+        super().__init__("I'm restarting; please ask again in a minute")
 
 
 class BatchTooLarge(Exception):
@@ -141,6 +141,7 @@ class StickerService(Generic[Request, Result]):
         self._arrived = asyncio.Event()
         self._executor = self._new_worker()
         self._supervisor: asyncio.Task[None] | None = None
+        self._stopped = False
 
     # --- the front ------------------------------------------------------------------------
 
@@ -149,12 +150,18 @@ class StickerService(Generic[Request, Result]):
         self._supervisor = asyncio.create_task(self._supervise(), name="pmg-sticker-supervisor")
 
     async def stop(self) -> None:
+        """Refuse new requests, tell every waiting one to ask again, and let a running batch stop
+        between diffusion steps (nobody wants it any more)."""
+        self._stopped = True
+        for ticket in self._pending.values():
+            ticket.cancelled = True  # what the running batch's `interrupted` reads
         if self._supervisor is not None:
             self._supervisor.cancel()
             await asyncio.gather(self._supervisor, return_exceptions=True)
         for ticket in list(self._pending.values()):  # queued and running alike
             if not ticket.future.done():
                 ticket.future.set_exception(ServiceStopped())
+                ticket.future.exception()  # retrieved: a caller that left must not cause a warning
         self._queue.clear()
         self._pending.clear()
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -171,6 +178,8 @@ class StickerService(Generic[Request, Result]):
         """Queue `request` for user `key` and wait for its result. A user with a request pending gets
         that one's result (coalescing). Raises ServiceBusy at once when the queue is full, and
         RequestCancelled / DeadlineExceeded / ServiceStopped or the engine's own error otherwise."""
+        if self._stopped:  # nothing would ever serve it: say so now, never wait
+            raise ServiceStopped()
         ticket = self._pending.get(key)
         if ticket is not None:
             self.metrics.coalesced += 1

@@ -17,6 +17,7 @@ from bot.service import (
     RequestCancelled,
     ServiceBusy,
     ServiceProgress,
+    ServiceStopped,
     StickerService,
 )
 
@@ -246,3 +247,20 @@ async def test_prometheus_text_is_served_on_a_local_port() -> None:
     server.close()
     await server.wait_closed()
     await service.stop()
+
+
+async def test_after_stop_a_request_is_refused_at_once_and_the_running_batch_stops_between_steps() -> None:
+    """Issue 12 item 5: a /sticker that reaches a stopped service must not wait on a ticket nothing serves."""
+    engine = FakeEngine()
+    engine.gate.clear()  # the batch runs until interrupted
+    service = await started(engine, batch_window_s=0)
+    running = asyncio.create_task(service.request("u0", "a"))
+    await until(lambda: len(engine.batches) == 1)
+
+    await service.stop()
+
+    with pytest.raises(ServiceStopped, match="restarting"):
+        await running
+    with pytest.raises(ServiceStopped, match="ask again in a minute"):
+        await asyncio.wait_for(service.request("u1", "late"), timeout=1)
+    await until(lambda: engine.interrupted_runs == 1)
