@@ -15,6 +15,7 @@ from sqlalchemy.exc import ArgumentError
 
 from bot import log_redaction
 from bot.settings import Profile, Settings
+from bot.user_files import private_folder
 
 if TYPE_CHECKING:
     from pmg_engine.keywords import KeywordEngine
@@ -53,8 +54,7 @@ def configure_logging(*, verbose: bool, log_file: Path | None = None) -> None:
     if log_file is None:
         handler: logging.Handler = _CurrentStderr()
     else:
-        log_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        log_file.parent.chmod(0o700)
+        private_folder(log_file.parent)
         log_file.touch(mode=0o600)
         log_file.chmod(0o600)  # a file made by an older version may be readable by others
         handler = logging.FileHandler(log_file, encoding="utf-8")

@@ -16,7 +16,7 @@ from bot.cli_support import fail, load_engines, load_settings, out
 from bot.identity import Platform, UserKey
 from bot.settings import Profile, Settings
 from bot.text_input import clean_text
-from bot.user_files import UserFiles, write_new_private
+from bot.user_files import UserFiles
 
 if TYPE_CHECKING:
     from adapters.store.behavior_store import SqliteBehaviorStore
@@ -29,10 +29,7 @@ def _write_sticker(settings: Settings, user: UserKey, webp: bytes, png: bytes, o
     """The WebP and a PNG beside it: at `out_path`, else new files in the user's own folder (removed
     with the user by /forget)."""
     if out_path is None:
-        files = UserFiles(settings.user_files_dir)
-        path = files.write(user, "sticker", ".webp", webp)
-        write_new_private(path.with_suffix(".png"), png)
-        return path
+        return UserFiles(settings.user_files_dir).write_sticker(user, webp, png)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_bytes(webp)
     out_path.with_suffix(".png").write_bytes(png)

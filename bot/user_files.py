@@ -51,6 +51,12 @@ class UserFiles:
             return path
         raise AssertionError("unreachable: itertools.count never ends")
 
+    def write_sticker(self, user: UserKey, webp: bytes, png: bytes) -> Path:
+        """A sticker as a new WebP with its PNG beside it (same name); returns the WebP's path."""
+        path = self.write(user, "sticker", ".webp", webp)
+        write_new_private(path.with_suffix(".png"), png)
+        return path
+
     def delete(self, user: UserKey) -> int:
         """Remove the user's folder; returns how many files it held."""
         folder = self.folder(user)

@@ -52,8 +52,7 @@ class ConsolePlatform:
             self.console.print(f"  [{number}] {button.label}", highlight=False)
 
     async def send_sticker(self, chat: str, webp: bytes, png: bytes) -> None:
-        path = self.files.write(self.user, "sticker", ".webp", webp)
-        self.files.write(self.user, "sticker", ".png", png)
+        path = self.files.write_sticker(self.user, webp, png)
         self.console.print(f"[bold magenta]bot:[/] (sticker) {path}", highlight=False)
 
     async def send_file(self, chat: str, filename: str, data: bytes) -> None:

@@ -46,7 +46,6 @@ from pmg_engine.behaviors import StickerSent
 log = logging.getLogger(__name__)
 
 NAME_CHARS = 256  # display names, chat titles, sticker names and set titles
-ID_CHARS = MAX_ID_CHARS  # platform ids
 EXPORT_FORMAT = "pmg-stickers user export, version 2"
 USER_TABLES = (("messages", Message), ("sticker_uses", StickerUse), ("generations", Generation))
 CHECKPOINT_RETRY_S = (1.0, 30.0)  # first and longest wait between tries of a blocked WAL checkpoint
@@ -64,8 +63,8 @@ async def _behavior_changed(session: AsyncSession, user_ids: Iterable[int], *, r
 
 def _chat_ref(chat: str) -> str:
     """A platform chat id as stored and looked up: the one place it is checked."""
-    if not chat or len(chat) > ID_CHARS:
-        raise StoreError(f"a chat id must be 1 to {ID_CHARS} characters ({len(chat)} given)")
+    if not chat or len(chat) > MAX_ID_CHARS:
+        raise StoreError(f"a chat id must be 1 to {MAX_ID_CHARS} characters ({len(chat)} given)")
     return chat
 
 
@@ -344,7 +343,7 @@ class SqliteBehaviorStore:
             row = {
                 "user_id": user_id,
                 "chat_id": chat_id,
-                "platform_message_id": _short(message_id, ID_CHARS),
+                "platform_message_id": _short(message_id, MAX_ID_CHARS),
                 "text": clean.text,
                 "text_truncated": clean.truncated,
                 "original_length": clean.original_length,
@@ -394,7 +393,7 @@ class SqliteBehaviorStore:
             row = {
                 "user_id": user_id,
                 "chat_id": chat_id,
-                "platform_message_id": _short(message_id, ID_CHARS),
+                "platform_message_id": _short(message_id, MAX_ID_CHARS),
                 "item_index": item_index,
                 "platform_sticker_id": _short(sticker.platform_sticker_id),
                 "emoji": _short(sticker.emoji, 64),
@@ -427,7 +426,7 @@ class SqliteBehaviorStore:
                 .where(
                     Message.user_id == user_id,
                     Message.chat_id == chat_id,
-                    Message.platform_message_id == _short(message_id, ID_CHARS),
+                    Message.platform_message_id == _short(message_id, MAX_ID_CHARS),
                 )
                 .values(
                     text=clean.text, text_truncated=clean.truncated, original_length=clean.original_length
@@ -446,7 +445,7 @@ class SqliteBehaviorStore:
             chat_id = await self._chat_id(session, platform, chat)
             if chat_id is None:
                 return 0
-            where = {"chat_id": chat_id, "platform_message_id": _short(message_id, ID_CHARS)}
+            where = {"chat_id": chat_id, "platform_message_id": _short(message_id, MAX_ID_CHARS)}
             owners = await _values(
                 session, *(select(table.user_id).filter_by(**where) for table in (Message, StickerUse))
             )

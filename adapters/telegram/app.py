@@ -194,6 +194,7 @@ async def running_telegram(
     """Take updates (polling, or a webhook when PMG_TELEGRAM_WEBHOOK_URL is set) until the block exits;
     then stop taking them and finish the updates in hand."""
     application = build_application(settings, bot)
+    running = RunningTelegram(application)
     try:
         await application.initialize()  # getMe: checks the token
     except InvalidToken as error:
@@ -223,9 +224,9 @@ async def running_telegram(
         else:
             await application.updater.start_polling(timeout=poll_timeout, allowed_updates=ALLOWED_UPDATES)
             log.info("telegram: polling as @%s", application.bot.username)
-        yield RunningTelegram(application)
+        yield running
     finally:
-        await RunningTelegram(application).stop_taking_updates()
+        await running.stop_taking_updates()
         if application.running:
             await application.stop()
         await application.shutdown()
