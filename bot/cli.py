@@ -19,6 +19,7 @@ from bot.chat_cli import chat
 from bot.cli_support import configure_logging, fail, load_keyword_engine, load_settings, out
 from bot.doctor import run_doctor
 from bot.eval_cli import eval_app
+from bot.mood_cli import mood_app
 from bot.retrain_cli import run_retrain
 from bot.run_cli import run
 from bot.service_bench import bench_app
@@ -33,6 +34,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="The behavior store's schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(eval_app, name="eval")
+app.add_typer(mood_app, name="mood")
 app.add_typer(bench_app, name="bench")
 app.command()(sticker)
 app.command()(demo)

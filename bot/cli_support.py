@@ -19,6 +19,7 @@ from bot.user_files import private_folder
 
 if TYPE_CHECKING:
     from pmg_engine.keywords import KeywordEngine
+    from pmg_engine.mood import MoodModel
     from pmg_engine.stickers import StickerMaker
 
 out = Console(soft_wrap=True)  # long paths and messages stay on one line, for logs and grep
@@ -94,13 +95,11 @@ def _secrets(settings: Settings) -> list[str | None]:
 
 
 def load_keyword_engine(settings: Settings) -> KeywordEngine:
-    """Stage 1 with the configured models; the first run converts the LLM and trains the mood model (≈ 1 min)."""
+    """Stage 1 with the configured models; the first run converts the LLM (≈ 20 s)."""
     from pmg_engine.keywords import KeywordEngine
     from pmg_engine.model_sources import ModelUnavailableError
 
-    with err.status(
-        "loading the LLM and the mood model (the first run converts and trains them, about a minute)"
-    ):
+    with err.status("loading the LLM and the mood model (the first run converts the LLM, about 20 s)"):
         try:
             return KeywordEngine.load(
                 llm_source=settings.llm_model,
@@ -113,6 +112,19 @@ def load_keyword_engine(settings: Settings) -> KeywordEngine:
             fail(str(error))
 
 
+def load_mood_model(settings: Settings) -> MoodModel:
+    """The mood model alone (no LLM): the shipped head, or one trained for another embedder."""
+    from pmg_engine.model_sources import ModelUnavailableError
+    from pmg_engine.mood import MoodModel, SentenceEmbedder
+
+    with err.status("loading the mood model"):
+        try:
+            embedder = SentenceEmbedder(settings.text_embedder_model)
+        except ModelUnavailableError as error:
+            fail(str(error))
+        return MoodModel.load(embedder, settings.model_cache_dir / "mood", turns=settings.conversation_turns)
+
+
 def load_engines(settings: Settings) -> tuple[KeywordEngine, StickerMaker]:
     """Stage 1 and stage 2 for the configured profile; a missing model is one clear line."""
     from bot.composition import build_sticker_maker
@@ -121,8 +133,6 @@ def load_engines(settings: Settings) -> tuple[KeywordEngine, StickerMaker]:
     stage1 = load_keyword_engine(settings)
     with err.status(f"loading the {settings.profile} profile's generator, scorer and safety gate"):
         try:
-            return stage1, build_sticker_maker(
-                settings, embedder=stage1.mood_model.features.embedder, llm=stage1.llm
-            )
+            return stage1, build_sticker_maker(settings, embedder=stage1.embedder, llm=stage1.llm)
         except ModelUnavailableError as error:
             fail(str(error))

@@ -79,6 +79,24 @@ def _importable(module: str) -> Callable[[], str]:
     return find
 
 
+def _mood_head(settings: Settings) -> str:
+    """What the shipped head says of itself; the weights are compared when the bot loads the embedder."""
+    from pmg_engine.mood import SHIPPED_HEAD, MoodHead
+    from pmg_engine.mood_data import packaged
+
+    path = packaged(SHIPPED_HEAD)
+    try:
+        head = MoodHead.load(path)
+    except (ValueError, KeyError) as error:
+        raise ModelUnavailableError(f"{path} does not load ({error}); reinstall the package") from None
+    encoder = head.provenance.get("encoder", {})
+    return (
+        f"{path.name}: tuned on {encoder.get('name')} (weights {head.encoder_fingerprint}), GoEmotions dev "
+        f"macro-F1 {head.provenance.get('dev', {}).get('macro_f1')}; PMG_TEXT_EMBEDDER_MODEL="
+        f"{settings.text_embedder_model} (another embedder trains its own head once at start)"
+    )
+
+
 def model_checks(settings: Settings) -> list[Check]:
     section = f"models ({settings.profile})"
     checks = [
@@ -86,7 +104,8 @@ def model_checks(settings: Settings) -> list[Check]:
             section,
             "chat LLM",
             lambda: resolve_model(settings.llm_model, marker="config.json", setting="PMG_LLM_MODEL"),
-        )
+        ),
+        _probe(section, "mood head", lambda: _mood_head(settings)),
     ]
     if settings.profile == "offline":
         checks += [

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pmg_engine.behaviors import UserBehaviors
 from pmg_engine.llm import ChatLLM
-from pmg_engine.mood import MoodFeatures, MoodModel, MoodPrediction, SentenceEmbedder
+from pmg_engine.mood import MoodModel, MoodPrediction, SentenceEmbedder
 from pmg_engine.preferences import PreferenceExtractor, Preferences, safe_behaviors
 from pmg_engine.prompts import ATTRIBUTES, target_prompt
 from pmg_engine.target import target_keywords
@@ -40,9 +40,16 @@ class KeywordEngine:
     every preference question (users without cached keywords only) and every target question."""
 
     def __init__(
-        self, llm: ChatLLM, mood_model: MoodModel, extractor: PreferenceExtractor, *, turns: int = 3
+        self,
+        llm: ChatLLM,
+        mood_model: MoodModel,
+        extractor: PreferenceExtractor,
+        *,
+        turns: int = 3,
+        embedder: SentenceEmbedder | None = None,
     ) -> None:
         self.llm = llm
+        self.embedder = embedder  # the untuned embedder, for the sticker scorer to share
         self.mood_model = mood_model
         self.extractor = extractor
         self.turns = turns
@@ -58,10 +65,10 @@ class KeywordEngine:
         turns: int = 3,
     ) -> KeywordEngine:
         llm = ChatLLM.load(llm_source, cache_dir / "llm")
-        features = MoodFeatures(SentenceEmbedder(embedder_source), llm)
-        mood_model = MoodModel.load_or_train(features, cache_dir / "mood", turns=turns)
+        embedder = SentenceEmbedder(embedder_source)
+        mood_model = MoodModel.load(embedder, cache_dir / "mood", turns=turns)
         log.info("stage 1 ready: LLM %s (%.1f s), embedder %s", llm_source, llm.load_seconds, embedder_source)
-        return cls(llm, mood_model, PreferenceExtractor(llm, attributes), turns=turns)
+        return cls(llm, mood_model, PreferenceExtractor(llm, attributes), turns=turns, embedder=embedder)
 
     @property
     def model_name(self) -> str:

@@ -1,47 +1,43 @@
-"""The mood of a conversation: a classifier over sentence embeddings and the LLM's hidden states,
-trained on the project's own labelled sentences (`data/mood_sentences.tsv`), leaning toward neutral."""
+"""The mood of a conversation: MiniLM tuned for mood (LoRA) with a linear head, one turn at a time, the
+latest turn weighing most. The package ships the tuned head (`data/mood_head.safetensors`, made by
+`pmg mood train`); for another embedder it falls back to a head trained on the shipped sentences."""
 
 from __future__ import annotations
 
-import csv
+import copy
 import hashlib
+import json
 import logging
 import os
 import tempfile
-from dataclasses import dataclass
-from importlib import resources
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
+import emoji
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from pmg_engine.llm import weights_fingerprint
 from pmg_engine.model_sources import resolve_model
+from pmg_engine.mood_data import MOODS, LabelledText, load_tsv, packaged
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-    from pmg_engine.llm import ChatLLM
+__all__ = ["MOODS", "MoodModel", "MoodPrediction", "SentenceEmbedder", "shipped_sentences"]
 
 log = logging.getLogger(__name__)
 
-MOODS = ("joy", "sadness", "anger", "fear", "surprise", "disgust", "love", "tired", "neutral")
-# Everyday lines carry no mood; the classifier, trained on balanced moods, under-calls neutral.
-NEUTRAL_BIAS = 1.0
-L2 = 1e-2
-RECIPE = "minilm+llm-last-mean/v1"  # part of the cache key: change it when the features change
-
-
-def labelled_sentences(path: Path | None = None) -> list[tuple[str, str]]:
-    """(mood, text) pairs; by default the project's own set shipped in the package."""
-    source = path or Path(str(resources.files("pmg_engine") / "data" / "mood_sentences.tsv"))
-    with source.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        rows = [(row["mood"], row["text"]) for row in reader]
-    unknown = {mood for mood, _ in rows} - set(MOODS)
-    if unknown:
-        raise ValueError(f"{source}: unknown moods {sorted(unknown)}")
-    return rows
+SHIPPED_HEAD = "mood_head.safetensors"
+SHIPPED_SENTENCES = ("mood_sentences.tsv", "mood_chat_lines.tsv")
+CONTEXT_DECAY = 0.5  # each earlier turn counts half as much as the one after it
+MAX_TOKENS = 96  # a chat turn; longer messages are read from their start
+LOGIT_SCALE = 20.0  # unit-length embeddings are too small for a linear head to reach confident logits
+FALLBACK_L2 = 1e-2
+NEUTRAL = MOODS.index("neutral")
 
 
 class SentenceEmbedder:
@@ -61,59 +57,53 @@ class SentenceEmbedder:
         )
         return vectors.float().cpu().clone()  # out of inference mode, so a classifier can train on it
 
+    @property
+    def transformer(self) -> PreTrainedModel:
+        return cast("PreTrainedModel", self.model[0].auto_model)
 
-class MoodFeatures:
-    """Text -> [sentence embedding ; LLM mean hidden state]: (N, D_embedder + D_llm).
-
-    Each alone reached ≈ 0.85 mood accuracy on the labelled personas, together ≈ 0.94 (measured).
-    """
-
-    def __init__(self, embedder: SentenceEmbedder, llm: ChatLLM) -> None:
-        self.embedder = embedder
-        self.llm = llm
-
-    def encode(self, texts: list[str]) -> torch.Tensor:
-        return torch.cat([self.embedder.encode(texts), self.llm.mean_hidden_states(texts)], dim=1)
-
-    def fingerprint(self) -> str:
-        """What the features depend on: the LLM by its weights, not its file, which is the GGUF on the first
-        start and the converted copy on later ones (the cached classifier must serve both)."""
-        return f"{RECIPE}|{self.embedder.path}|{self.llm.weights_fingerprint}"
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        return self.model.tokenizer
 
 
-class MoodClassifier(torch.nn.Module):
-    """Standardised features -> multinomial logistic regression: (N, D) -> (N, len(MOODS)) logits."""
+def mood_text(text: str) -> str:
+    """Emoji spelled out as their names ("😭" -> "loudly crying face"): MiniLM's vocabulary has almost none
+    of them, and in chat they often carry the whole mood."""
+    return emoji.demojize(text, delimiters=(" ", " ")).replace("_", " ").strip() or "(nothing)"
 
-    mean: torch.Tensor
-    std: torch.Tensor
 
-    def __init__(self, dim: int) -> None:
+class MoodEncoder(torch.nn.Module):
+    """A private copy of the embedder's transformer (tuning it must not move the sticker scorer's
+    embeddings): texts -> mean-pooled unit-length vectors, (N, D), as sentence-transformers pools them."""
+
+    def __init__(self, embedder: SentenceEmbedder) -> None:
         super().__init__()
-        self.register_buffer("mean", torch.zeros(dim))
-        self.register_buffer("std", torch.ones(dim))
-        self.linear = torch.nn.Linear(dim, len(MOODS))
+        self.transformer = copy.deepcopy(embedder.transformer)
+        self.tokenizer = embedder.tokenizer
+        self.fingerprint = weights_fingerprint(self.transformer)  # of the untuned weights
+        self.dim = int(self.transformer.config.hidden_size)
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.linear((features - self.mean) / self.std)
+    def forward(self, texts: list[str]) -> torch.Tensor:
+        batch = self.tokenizer(
+            [mood_text(text) for text in texts],
+            padding=True,
+            truncation=True,
+            max_length=MAX_TOKENS,
+            return_tensors="pt",
+        )
+        hidden = self.transformer(**batch).last_hidden_state  # (N, T, D)
+        mask = batch["attention_mask"][..., None].to(hidden.dtype)
+        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp_min(1)
+        return torch.nn.functional.normalize(pooled, dim=-1)
 
-    @classmethod
-    def fit(cls, features: torch.Tensor, labels: torch.Tensor, *, l2: float = L2) -> MoodClassifier:
-        """Full-batch L-BFGS: deterministic, and well under a second for a thousand rows."""
-        torch.manual_seed(0)
-        model = cls(features.shape[1])
-        model.mean.copy_(features.mean(dim=0))
-        model.std.copy_(features.std(dim=0) + 1e-6)
-        optimiser = torch.optim.LBFGS(model.linear.parameters(), max_iter=200, line_search_fn="strong_wolfe")
 
-        def closure() -> torch.Tensor:
-            optimiser.zero_grad()
-            loss = torch.nn.functional.cross_entropy(model(features), labels)
-            loss = loss + l2 * model.linear.weight.pow(2).sum()
-            loss.backward()
-            return loss
+def lora_config(rank: int = 8) -> Any:
+    from peft import LoraConfig
 
-        optimiser.step(closure)
-        return model.eval()
+    # Every linear layer of BERT's blocks (query, key, value and the three "dense" ones).
+    return LoraConfig(
+        r=rank, lora_alpha=2 * rank, lora_dropout=0.1, target_modules=["query", "key", "value", "dense"]
+    )
 
 
 @dataclass(frozen=True)
@@ -122,75 +112,143 @@ class MoodPrediction:
     probabilities: dict[str, float]
 
 
-def _standardise(scores: torch.Tensor) -> torch.Tensor:
-    """Per row to zero mean and unit spread, so one neutral bias fits every input."""
-    return (scores - scores.mean(dim=-1, keepdim=True)) / scores.std(dim=-1, keepdim=True).clamp_min(1e-6)
+@dataclass
+class MoodHead:
+    """What a trained mood model adds to the embedder: LoRA deltas (may be none), the linear head, the
+    calibrated neutral bias, and the provenance that says how it was made."""
+
+    lora: dict[str, torch.Tensor]
+    weight: torch.Tensor  # (len(MOODS), D)
+    bias: torch.Tensor  # (len(MOODS),)
+    neutral_bias: float
+    encoder_fingerprint: str
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, path: Path) -> None:
+        """Atomically, so a reader never sees half a file."""
+        tensors = {f"lora.{name}": t.contiguous() for name, t in self.lora.items()}
+        tensors |= {"head.weight": self.weight.contiguous(), "head.bias": self.bias.contiguous()}
+        metadata = {
+            "moods": ",".join(MOODS),
+            "neutral_bias": repr(self.neutral_bias),
+            "encoder_fingerprint": self.encoder_fingerprint,
+            "provenance": json.dumps(self.provenance, sort_keys=True),
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
+            save_file(tensors, handle.name, metadata=metadata)
+        Path(handle.name).replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> MoodHead:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        if metadata.get("moods") != ",".join(MOODS):
+            raise ValueError(f"{path}: made for other moods ({metadata.get('moods')!r})")
+        tensors = load_file(path)
+        return cls(
+            lora={name.removeprefix("lora."): t for name, t in tensors.items() if name.startswith("lora.")},
+            weight=tensors["head.weight"],
+            bias=tensors["head.bias"],
+            neutral_bias=float(metadata["neutral_bias"]),
+            encoder_fingerprint=metadata["encoder_fingerprint"],
+            provenance=json.loads(metadata.get("provenance", "{}")),
+        )
+
+
+def with_lora(encoder: MoodEncoder, lora: dict[str, torch.Tensor]) -> MoodEncoder:
+    """The encoder with trained LoRA deltas merged into its weights: as fast as the plain model."""
+    if not lora:
+        return encoder
+    from peft import get_peft_model, set_peft_model_state_dict
+
+    rank = next(t.shape[0] for name, t in lora.items() if "lora_A" in name)
+    tuned = get_peft_model(encoder.transformer, lora_config(rank))
+    unexpected = cast("Any", set_peft_model_state_dict(tuned, lora)).unexpected_keys
+    if unexpected:
+        raise ValueError(f"LoRA weights for another model: {unexpected[:3]}")
+    encoder.transformer = tuned.merge_and_unload()
+    return encoder
+
+
+def shipped_sentences() -> list[LabelledText]:
+    """The project's own labelled lines: written sentences and chat-style lines (the only source of `tired`)."""
+    return [row for name in SHIPPED_SENTENCES for row in load_tsv(packaged(name))]
+
+
+def pool_turns(log_probs: torch.Tensor, decay: float) -> torch.Tensor:
+    """One conversation's turns, (T, len(MOODS)) log-probabilities with the latest last, as one row.
+
+    Each turn weighs `decay` times the one after it. The conversation is neutral only as far as every
+    turn is (the product of their neutral probabilities, each to the power of its weight), so a plain
+    "ok see you at 5" after bad news does not wash the mood out; the rest is shared among the moods by
+    their weighted probabilities, so a mood that changes at the end is the end's mood. One turn stays
+    exactly its own probabilities.
+    """
+    weights = decay ** torch.arange(len(log_probs) - 1, -1, -1, dtype=log_probs.dtype)
+    neutral = (weights * log_probs[:, NEUTRAL]).sum().exp()
+    moods = (weights[:, None] * log_probs.exp()).sum(dim=0)
+    moods[NEUTRAL] = 0.0
+    pooled = moods / moods.sum().clamp_min(1e-12) * (1 - neutral)
+    pooled[NEUTRAL] = neutral
+    return pooled.clamp_min(1e-12).log()
 
 
 class MoodModel:
-    """Maps the last turns of a conversation to one of MOODS, with probabilities."""
+    """Maps the last turns of a conversation to one of MOODS, with probabilities (see `pool_turns`)."""
 
     def __init__(
-        self,
-        features: MoodFeatures,
-        classifier: MoodClassifier,
-        *,
-        neutral_bias: float = NEUTRAL_BIAS,
-        turns: int = 3,
+        self, encoder: MoodEncoder, head: MoodHead, *, turns: int = 3, context_decay: float = CONTEXT_DECAY
     ) -> None:
-        self.features = features
-        self.classifier = classifier
-        self.neutral_bias = neutral_bias
+        self.encoder = encoder.eval()
+        self.head = head
         self.turns = turns
+        self.context_decay = context_decay
 
     @classmethod
-    def train(
-        cls,
-        features: MoodFeatures,
-        examples: list[tuple[str, str]],
-        *,
-        neutral_bias: float = NEUTRAL_BIAS,
-        turns: int = 3,
+    def load(
+        cls, embedder: SentenceEmbedder, cache_dir: Path, *, head_file: Path | None = None, turns: int = 3
     ) -> MoodModel:
-        vectors = features.encode([text for _, text in examples])
-        labels = torch.tensor([MOODS.index(mood) for mood, _ in examples])
-        return cls(features, MoodClassifier.fit(vectors, labels), neutral_bias=neutral_bias, turns=turns)
-
-    @classmethod
-    def load_or_train(
-        cls,
-        features: MoodFeatures,
-        cache_dir: Path,
-        examples: list[tuple[str, str]] | None = None,
-        *,
-        neutral_bias: float = NEUTRAL_BIAS,
-        turns: int = 3,
-    ) -> MoodModel:
-        """The classifier for these features and sentences, trained once (≈ 1 min on 2 cores) and cached."""
-        examples = examples if examples is not None else labelled_sentences()
-        digest = hashlib.sha256(f"{features.fingerprint()}|{L2}|{examples!r}".encode()).hexdigest()[:16]
-        cached = cache_dir / f"mood-{digest}.safetensors"
-        if cached.is_file():
-            try:
-                state = load_file(cached)
-                classifier = MoodClassifier(state["mean"].shape[0])
-                classifier.load_state_dict(state)
-                return cls(features, classifier.eval(), neutral_bias=neutral_bias, turns=turns)
-            except Exception as error:  # our own cache: any failure means retrain
-                log.warning("cached mood classifier %s does not load (%s); retraining", cached, error)
-        log.info("training the mood classifier on %d labelled sentences", len(examples))
-        model = cls.train(features, examples, neutral_bias=neutral_bias, turns=turns)
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=cache_dir, suffix=".tmp", delete=False) as handle:
-            save_file({k: v.contiguous() for k, v in model.classifier.state_dict().items()}, handle.name)
-        Path(handle.name).replace(cached)
-        return model
+        """The shipped head when it was trained on this embedder; else a head trained on the shipped
+        sentences (once, cached in `cache_dir`), with a warning that says why."""
+        encoder = MoodEncoder(embedder)
+        head_file = head_file or packaged(SHIPPED_HEAD)
+        try:
+            head = MoodHead.load(head_file)
+        except (OSError, ValueError, KeyError) as error:
+            log.warning("the mood head %s does not load (%s)", head_file, error)
+        else:
+            if head.encoder_fingerprint == encoder.fingerprint:
+                return cls(with_lora(encoder, head.lora), head, turns=turns)
+            log.warning(
+                "the shipped mood head was trained on another embedder (weights %s, this one %s: %s)",
+                head.encoder_fingerprint,
+                encoder.fingerprint,
+                embedder.name,
+            )
+        return cls(encoder, fallback_head(encoder, cache_dir), turns=turns)
 
     @torch.no_grad()
+    def turn_log_probs(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:  # (N, len(MOODS))
+        rows = []
+        for start in range(0, len(texts), batch_size):
+            logits = (
+                LOGIT_SCALE * self.encoder(texts[start : start + batch_size]) @ self.head.weight.T
+                + self.head.bias
+            )
+            rows.append(torch.log_softmax(logits, dim=-1))
+        return torch.cat(rows) if rows else torch.zeros(0, len(MOODS))
+
     def scores(self, conversations: list[list[str]]) -> torch.Tensor:  # (N, len(MOODS))
-        texts = [" ".join(lines[-self.turns :]).strip() or "(nothing)" for lines in conversations]
-        scores = _standardise(torch.log_softmax(self.classifier(self.features.encode(texts)), dim=-1))
-        scores[:, MOODS.index("neutral")] += self.neutral_bias
+        """Log-probabilities per conversation, neutral's bias added: all turns of all users in one pass."""
+        recent = [[line for line in lines if line.strip()][-self.turns :] or [""] for lines in conversations]
+        per_turn = self.turn_log_probs([line for lines in recent for line in lines])
+        pooled, start = [], 0
+        for lines in recent:
+            pooled.append(pool_turns(per_turn[start : start + len(lines)], self.context_decay))
+            start += len(lines)
+        scores = torch.stack(pooled)
+        scores[:, NEUTRAL] += self.head.neutral_bias
         return scores
 
     def predict(self, conversations: list[list[str]]) -> list[MoodPrediction]:
@@ -203,3 +261,47 @@ class MoodModel:
             )
             for row in probabilities
         ]
+
+
+def fit_linear_head(
+    vectors: torch.Tensor, labels: torch.Tensor, *, l2: float = FALLBACK_L2
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Full-batch L-BFGS on frozen embeddings: deterministic, seconds for a few thousand rows."""
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(vectors.shape[1], len(MOODS))
+    optimiser = torch.optim.LBFGS(linear.parameters(), max_iter=200, line_search_fn="strong_wolfe")
+    scaled = LOGIT_SCALE * vectors
+
+    def closure() -> torch.Tensor:
+        optimiser.zero_grad()
+        loss = torch.nn.functional.cross_entropy(linear(scaled), labels) + l2 * linear.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    optimiser.step(closure)
+    return linear.weight.detach().clone(), linear.bias.detach().clone()
+
+
+def fallback_head(encoder: MoodEncoder, cache_dir: Path) -> MoodHead:
+    """A linear head over the untuned embedder, trained on the shipped sentences once and cached."""
+    examples = shipped_sentences()
+    digest = hashlib.sha256(f"{encoder.fingerprint}|{FALLBACK_L2}|{examples!r}".encode()).hexdigest()[:16]
+    cached = cache_dir / f"mood-{digest}.safetensors"
+    if cached.is_file():
+        try:
+            return MoodHead.load(cached)
+        except Exception as error:  # our own cache: any failure means retrain
+            log.warning("cached mood head %s does not load (%s); retraining", cached, error)
+    log.info("training a mood head for this embedder on %d shipped sentences", len(examples))
+    with torch.no_grad():
+        vectors = torch.cat(
+            [encoder([row.text for row in examples[i : i + 64]]) for i in range(0, len(examples), 64)]
+        )
+    labels = torch.tensor([MOODS.index(row.mood) for row in examples])
+    weight, bias = fit_linear_head(vectors, labels)
+    # Balanced sentences make every mood equally likely a priori; everyday chat is mostly neutral.
+    head = MoodHead(
+        {}, weight, bias, 1.0, encoder.fingerprint, {"trained_on": [*SHIPPED_SENTENCES], "fallback": True}
+    )
+    head.save(cached)
+    return head

