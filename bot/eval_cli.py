@@ -1,8 +1,10 @@
-"""`pmg eval`: quality bars on labelled personas (keywords, mood, stickers) and on MELD, per user and in total."""
+"""`pmg eval`: quality bars on labelled personas (keywords, mood, stickers), and mood on MELD, GoEmotions and
+the challenge set beside the nade baseline."""
 
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -11,7 +13,7 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from bot.cli_support import fail, load_engines, load_keyword_engine, load_settings, out
+from bot.cli_support import err, fail, load_engines, load_keyword_engine, load_mood_model, load_settings, out
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -40,7 +42,7 @@ def eval_personas(
 ) -> None:
     """Character hit rate, character top-1, mood accuracy and seconds per user (cold, no cache); with
     --stickers also how often the chosen sticker shows the expected character and mood."""
-    from pmg_engine.evaluation import evaluate_personas, load_personas
+    from pmg_engine.evaluation import evaluate_personas, load_personas, nade_mood_accuracy
 
     try:
         personas = load_personas(_existing(file))
@@ -78,6 +80,7 @@ def eval_personas(
                     title=f"chosen stickers, profile {settings.profile}",
                 )
                 report["sheet"] = str(sheet)
+            report["nade_mood_accuracy"] = nade_mood_accuracy(personas)
         else:
             engine = load_keyword_engine(settings)
             task = progress.add_task("evaluating users", total=len(personas))
@@ -86,6 +89,10 @@ def eval_personas(
         out.print_json(json.dumps(report))
         return
     _print_personas(report)
+
+
+def _nade_mood(accuracy: float | None) -> str:
+    return "nade not installed" if accuracy is None else f"nade {accuracy:.3f}"
 
 
 def _print_personas(report: dict[str, Any]) -> None:
@@ -110,8 +117,8 @@ def _print_personas(report: dict[str, Any]) -> None:
     out.print(table)
     line = (
         f"n={report['n']}  character hit {report['character_hit_rate']:.3f}  "
-        f"top-1 {report['character_top1_rate']:.3f}  mood {report['mood_accuracy']:.3f}  "
-        f"{report['seconds_per_user']:.2f} s/user"
+        f"top-1 {report['character_top1_rate']:.3f}  mood {report['mood_accuracy']:.3f} "
+        f"({_nade_mood(report['nade_mood_accuracy'])})  {report['seconds_per_user']:.2f} s/user"
     )
     if stickers:
         line += (
@@ -123,30 +130,134 @@ def _print_personas(report: dict[str, Any]) -> None:
         out.print(f"contact sheet: {report['sheet']}", highlight=False)
 
 
+LimitOption = Annotated[int | None, typer.Option(min=1, help="Only the first N examples.")]
+
+
 @eval_app.command("meld")
 def eval_meld(
-    file: Annotated[Path, typer.Argument(help="A MELD csv (Utterance, Emotion columns).")],
-    limit: Annotated[int | None, typer.Option(help="Only the first N utterances.")] = None,
+    file: Annotated[
+        Path, typer.Argument(help="A MELD csv (Utterance, Speaker, Emotion, Dialogue_ID columns).")
+    ],
+    limit: LimitOption = None,
+    context: Annotated[
+        bool,
+        typer.Option(
+            "--context", help="Read each utterance after its speaker's earlier turns in the dialogue."
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Mood accuracy and weighted F1 over MELD's 7 labels (love→joy, tired→sadness), with nade if installed."""
-    from pmg_engine.evaluation import evaluate_meld, load_meld, nade_baseline
+    """Ours beside nade on MELD's seven emotions (love→joy, tired→sadness): accuracy, macro and weighted
+    F1, F1 per emotion and our confusion matrix."""
+    from pmg_engine.evaluation import MELD_LABELS, TO_MELD, compare_moods, load_meld, meld_conversations
 
     try:
         rows = load_meld(_existing(file), limit)
-    except (KeyError, ValueError) as error:
+    except (ValueError, csv.Error) as error:
         fail(f"{file} is not a MELD csv: {error}")
-    engine = load_keyword_engine(load_settings())
-    report: dict[str, Any] = {"pmg": evaluate_meld(engine.mood_model, rows)}
-    report["nade"] = nade_baseline(rows)
+    settings = load_settings()
+    mood_model = load_mood_model(settings)
+    conversations = meld_conversations(rows, context=context, turns=settings.conversation_turns)
+    with err.status(f"reading {len(rows)} utterances with ours and nade"):
+        report = compare_moods(
+            mood_model, conversations, [row.emotion for row in rows], MELD_LABELS, to_label=TO_MELD
+        )
+    _print_moods(report, as_json)
+
+
+@eval_app.command("goemotions")
+def eval_goemotions(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="A GoEmotions split, e.g. ../shared/data/goemotions/test.tsv (emotions.txt beside it)."
+        ),
+    ],
+    limit: LimitOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Ours beside nade on the GoEmotions comments whose labels map to one of our moods (it has no
+    tired): accuracy, macro and weighted F1, F1 per mood and our confusion matrix."""
+    from pmg_engine.evaluation import compare_moods
+    from pmg_engine.mood_data import MOODS, load_goemotions
+
+    try:
+        rows = load_goemotions(_existing(file))[:limit]
+    except (OSError, ValueError, IndexError, csv.Error) as error:
+        fail(f"{file} is not a GoEmotions split: {error}")
+    gold = [row.mood for row in rows]
+    labels = [mood for mood in MOODS if mood in gold]  # a mood absent from the gold would only add a zero
+    mood_model = load_mood_model(load_settings())
+    with err.status(f"reading {len(rows)} comments with ours and nade"):
+        report = compare_moods(mood_model, [[row.text] for row in rows], gold, labels)
+    _print_moods(report, as_json)
+
+
+@eval_app.command("challenges")
+def eval_challenges(
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="A kind, mood, conversation TSV; the packaged challenge set if omitted."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Ours beside nade on conversations written to be hard (negation, sarcasm, a mood that shifts, ...):
+    the scores on all nine moods, accuracy per kind of challenge and our confusion matrix."""
+    from pmg_engine.evaluation import evaluate_challenges, load_challenges
+    from pmg_engine.mood_data import packaged
+
+    path = file or packaged("mood_challenges.tsv")
+    try:
+        challenges = load_challenges(_existing(path))
+    except (ValueError, csv.Error) as error:
+        fail(f"{path} is not a challenge set: {error}")
+    mood_model = load_mood_model(load_settings())
+    with err.status(f"reading {len(challenges)} challenges with ours and nade"):
+        report = evaluate_challenges(mood_model, challenges)
+    _print_moods(report, as_json)
+
+
+def _print_moods(report: dict[str, Any], as_json: bool) -> None:
+    """Both models' scores, their F1 per mood, ours confused, and the accuracy per kind where there is one."""
     if as_json:
         out.print_json(json.dumps(report))
         return
-    for name, scores in report.items():
+    models = {name: report[name] for name in ("pmg", "nade")}
+    table = Table("model", "n", "accuracy", "macro-F1", "weighted F1", "ms/conversation")
+    for name, scores in models.items():
         if scores is None:
-            out.print(f"{name:>5}: not installed (pip install nade) — no baseline", highlight=False)
-        else:
-            out.print(
-                f"{name:>5}: n={scores['n']}  accuracy {scores['accuracy']:.3f}  weighted F1 {scores['weighted_f1']:.3f}",
-                highlight=False,
-            )
+            table.add_row(name, "[yellow]not installed (pip install nade)")
+            continue
+        table.add_row(
+            name,
+            str(scores["n"]),
+            *(f"{scores[metric]:.3f}" for metric in ("accuracy", "macro_f1", "weighted_f1")),
+            f"{scores['seconds_per_conversation'] * 1000:.1f}",
+        )
+    out.print(table)
+    labels = list(report["pmg"]["per_mood_f1"])
+    per_mood = Table("F1", *labels, title="F1 per mood")
+    for name, scores in models.items():
+        if scores is not None:
+            per_mood.add_row(name, *(f"{scores['per_mood_f1'][label]:.3f}" for label in labels))
+    out.print(per_mood)
+    out.print(_confusion_table(report["pmg"]["confusion"], labels))
+    if "per_kind" in report:
+        kinds = Table("kind", "n", "pmg", "nade", title="accuracy per kind")
+        for kind, row in report["per_kind"].items():
+            cells = ("-" if row[name] is None else f"{row[name]:.3f}" for name in models)
+            kinds.add_row(kind, str(row["n"]), *cells)
+        out.print(kinds)
+
+
+def _confusion_table(confusion: dict[str, dict[str, int]], labels: list[str]) -> Table:
+    """Rows gold, columns predicted; a mood we predicted outside `labels` (tired on GoEmotions) gets a column."""
+    predicted = labels + sorted({mood for row in confusion.values() for mood in row} - set(labels))
+    table = Table("gold \\ ours", *predicted, title="our confusion")
+    for gold in labels:
+        counts = confusion.get(gold, {})
+        table.add_row(
+            gold,
+            *(f"{'[green]' if mood == gold else ''}{counts.get(mood, 0) or '[dim]·'}" for mood in predicted),
+        )
+    return table

@@ -11,11 +11,11 @@ from typer.testing import CliRunner
 from bot.cli import app
 from pmg_engine.evaluation import (
     MELD_LABELS,
+    MeldUtterance,
     character_matches,
     evaluate_personas,
     load_meld,
     load_personas,
-    weighted_f1,
 )
 from pmg_engine.keywords import KeywordEngine
 from pmg_engine.preferences import PreferenceExtractor
@@ -32,14 +32,6 @@ PERSONA = {
 }
 
 
-def test_weighted_f1_weights_each_label_by_its_support() -> None:
-    gold = ["joy", "joy", "joy", "anger"]
-    predicted = ["joy", "joy", "anger", "anger"]
-    # joy: P=1, R=2/3 -> F1=0.8 (support 3); anger: P=1/2, R=1 -> F1=2/3 (support 1)
-    assert weighted_f1(gold, predicted) == pytest.approx((0.8 * 3 + 2 / 3) / 4)
-    assert weighted_f1(gold, gold) == 1.0
-
-
 def test_characters_match_case_and_plural_insensitively() -> None:
     assert character_matches("Cats", ["cat"])
     assert character_matches("bunny", ["rabbit", "bunnies"])
@@ -54,7 +46,9 @@ def test_personas_file_errors_name_the_line(tmp_path: Path) -> None:
         load_personas(path)
 
 
-def test_evaluate_personas_reports_rates_and_time_per_user(tmp_path: Path) -> None:
+def test_evaluate_personas_reports_rates_and_time_per_user(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "personas.jsonl"
     path.write_text(
         json.dumps(PERSONA)
@@ -63,6 +57,13 @@ def test_evaluate_personas_reports_rates_and_time_per_user(tmp_path: Path) -> No
     )
     llm = ScriptedLLM(by_question({"character": "frog"}))
     engine = KeywordEngine(llm, FixedMood("joy"), PreferenceExtractor(llm))  # type: ignore[arg-type]
+    nade_read: list[str] = []
+
+    def nade_moods(texts: list[str]) -> list[str]:  # nade itself runs in test_mood_eval.py
+        nade_read.extend(texts)
+        return ["anger"] * len(texts)
+
+    monkeypatch.setattr("pmg_engine.evaluation.nade_moods", nade_moods)
 
     report = evaluate_personas(engine, load_personas(path))
 
@@ -70,18 +71,34 @@ def test_evaluate_personas_reports_rates_and_time_per_user(tmp_path: Path) -> No
     assert report["character_hit_rate"] == 0.5
     assert report["character_top1_rate"] == 0.5
     assert report["mood_accuracy"] == 0.5
+    assert report["nade_mood_accuracy"] == 0.5 and nade_read == ["we won!!", "we won!!"]
     assert report["seconds_per_user"] >= 0
     assert report["users"][0]["preference_keywords"][0] == "frog"
 
 
-def test_a_meld_csv_loads_with_its_seven_labels(tmp_path: Path) -> None:
+def test_a_meld_csv_loads_text_emotion_dialogue_and_speaker(tmp_path: Path) -> None:
     path = tmp_path / "meld.csv"
     path.write_text(
-        'Sr No.,Utterance,Speaker,Emotion\n1,"Oh, really?",Ross,surprise\n2,Okay.,Rachel,neutral\n'
+        "Sr No.,Utterance,Speaker,Emotion,Dialogue_ID,Utterance_ID\n"
+        '1,"Oh, really?",Ross,surprise,0,0\n2,Okay.,Rachel,neutral,0,1\n'
     )
 
-    assert load_meld(path) == [("Oh, really?", "surprise"), ("Okay.", "neutral")]
-    assert load_meld(path, limit=1) == [("Oh, really?", "surprise")]
+    assert load_meld(path) == [
+        MeldUtterance("Oh, really?", "surprise", "0", "Ross"),
+        MeldUtterance("Okay.", "neutral", "0", "Rachel"),
+    ]
+    assert load_meld(path, limit=1) == [MeldUtterance("Oh, really?", "surprise", "0", "Ross")]
+
+
+def test_a_csv_that_is_not_meld_says_why(tmp_path: Path) -> None:
+    path = tmp_path / "meld.csv"
+    path.write_text("Utterance,Speaker,Emotion\nHi,Ross,joy\n")
+    with pytest.raises(ValueError, match="no column Dialogue_ID"):
+        load_meld(path)
+
+    path.write_text("Utterance,Speaker,Emotion,Dialogue_ID\nHi,Ross,joy\nYo,Joey,glee\n")
+    with pytest.raises(ValueError, match="line 3: 'glee' is not one of MELD's seven"):
+        load_meld(path)
 
 
 @pytest.mark.skipif(not MELD_DIR.is_dir(), reason="MELD is not in ../shared/data/meld")
@@ -89,7 +106,8 @@ def test_the_shared_meld_test_set_loads() -> None:
     rows = load_meld(MELD_DIR / "test_sent_emo.csv")
 
     assert len(rows) > 2000
-    assert {emotion for _, emotion in rows} == set(MELD_LABELS)
+    assert {row.emotion for row in rows} == set(MELD_LABELS)
+    assert {row.speaker for row in rows} > {"Ross", "Rachel"}
 
 
 def test_eval_commands_explain_bad_files(tmp_path: Path) -> None:
