@@ -179,14 +179,15 @@ def eval_goemotions(
     """Ours beside nade on the GoEmotions comments whose labels map to one of our moods (it has no
     tired): accuracy, macro and weighted F1, F1 per mood and our confusion matrix."""
     from pmg_engine.evaluation import compare_moods
-    from pmg_engine.mood_data import MOODS, load_goemotions
+    from pmg_engine.mood_data import load_goemotions
+    from pmg_engine.mood_scores import labels_in
 
     try:
         rows = load_goemotions(_existing(file))[:limit]
     except (OSError, ValueError, IndexError, csv.Error) as error:
         fail(f"{file} is not a GoEmotions split: {error}")
     gold = [row.mood for row in rows]
-    labels = [mood for mood in MOODS if mood in gold]  # a mood absent from the gold would only add a zero
+    labels = labels_in(gold)
     mood_model = load_mood_model(load_settings())
     with err.status(f"reading {len(rows)} comments with ours and nade"):
         report = compare_moods(mood_model, [[row.text] for row in rows], gold, labels)

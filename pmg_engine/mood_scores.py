@@ -5,6 +5,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
+from pmg_engine.mood_data import MOODS
+
+
+def labels_in(gold: Sequence[str]) -> list[str]:
+    """The moods that occur in `gold`, in MOODS' order: a mood with no gold rows would only add a zero F1."""
+    present = set(gold)
+    return [mood for mood in MOODS if mood in present]
+
 
 def f1(gold: Sequence[str], predicted: Sequence[str], label: str) -> float:
     pairs = list(zip(gold, predicted, strict=True))

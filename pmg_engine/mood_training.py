@@ -14,6 +14,7 @@ import torch
 
 from pmg_engine.mood import (
     LOGIT_SCALE,
+    NEUTRAL,
     SHIPPED_SENTENCES,
     MoodEncoder,
     MoodHead,
@@ -30,7 +31,7 @@ from pmg_engine.mood_data import (
     load_goemotions,
     packaged,
 )
-from pmg_engine.mood_scores import accuracy, confusion, macro_f1
+from pmg_engine.mood_scores import accuracy, confusion, labels_in, macro_f1
 
 BATCH = 32
 LEARNING_RATE = 1e-3
@@ -77,27 +78,26 @@ def calibrate_neutral(dev_sets: Sequence[tuple[torch.Tensor, Sequence[str]]]) ->
     gold moods); ties go to the smaller bias."""
 
     def f1_at(bias: float) -> float:
-        total = 0.0
-        for log_probs, gold in dev_sets:
-            scores = log_probs.clone()
-            scores[:, MOODS.index("neutral")] += bias
-            total += macro_f1(gold, [MOODS[i] for i in scores.argmax(dim=-1)], present(gold))
+        total = sum(
+            macro_f1(gold, moods_at(log_probs, bias), labels_in(gold)) for log_probs, gold in dev_sets
+        )
         return total / len(dev_sets)
 
     return max(NEUTRAL_BIASES, key=lambda bias: (round(f1_at(bias), 4), -bias))
 
 
-def present(gold: Sequence[str]) -> list[str]:
-    return [mood for mood in MOODS if mood in set(gold)]
+def moods_at(log_probs: torch.Tensor, neutral_bias: float) -> list[str]:
+    """The mood each row picks once neutral's bias is added."""
+    scores = log_probs.clone()
+    scores[:, NEUTRAL] += neutral_bias
+    return [MOODS[i] for i in scores.argmax(dim=-1)]
 
 
 def dev_scores(log_probs: torch.Tensor, gold: Sequence[str], neutral_bias: float) -> dict[str, Any]:
-    scores = log_probs.clone()
-    scores[:, MOODS.index("neutral")] += neutral_bias
-    predicted = [MOODS[i] for i in scores.argmax(dim=-1)]
+    predicted = moods_at(log_probs, neutral_bias)
     return {
         "n": len(gold),
-        "macro_f1": round(macro_f1(gold, predicted, present(gold)), 4),
+        "macro_f1": round(macro_f1(gold, predicted, labels_in(gold)), 4),
         "accuracy": round(accuracy(gold, predicted), 4),
         "confusion": confusion(gold, predicted),
     }
