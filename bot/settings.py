@@ -131,6 +131,26 @@ class Settings(BaseSettings):
         le=65535,
         description="Serve Prometheus metrics on http://127.0.0.1:<port>/metrics when set.",
     )
+    backend: Literal["local", "ray"] = Field(
+        "local",
+        description="Where stickers are drawn: `local` (a model worker in this process) or `ray` "
+        "(the Ray Serve deployment of `pmg serve`; this process then loads no model).",
+    )
+    ray_address: str = Field(
+        "auto",
+        description="Ray cluster to use: `ray://head:10001`, `host:port` of the head, or `auto` for the "
+        "cluster `ray start --head` runs on this host.",
+    )
+    ray_app: str = Field("pmg-stickers", description="Name of the Ray Serve application `pmg serve` deploys.")
+    ray_replicas: int | None = Field(
+        None, ge=1, description="Fixed number of sticker replicas; unset: autoscale between min and max."
+    )
+    ray_min_replicas: int = Field(1, ge=0, description="Autoscaling: fewest sticker replicas.")
+    ray_max_replicas: int = Field(4, ge=1, description="Autoscaling: most sticker replicas.")
+    ray_gpus_per_replica: float | None = Field(
+        None, ge=0, description="GPUs per replica; unset: 1 for sd15, 0 for offline and tiny."
+    )
+    ray_cpus_per_replica: float = Field(1.0, ge=0, description="CPUs Ray reserves per replica.")
     request_deadline_s: float = Field(
         840.0,
         gt=0,
