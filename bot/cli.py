@@ -22,6 +22,7 @@ from bot.eval_cli import eval_app
 from bot.mood_cli import mood_app
 from bot.retrain_cli import run_retrain
 from bot.run_cli import run
+from bot.serve_cli import serve
 from bot.service_bench import bench_app
 from bot.sticker_cli import demo, sticker
 
@@ -41,6 +42,7 @@ app.command()(demo)
 app.command("retrain")(run_retrain)
 app.command()(chat)
 app.command()(run)
+app.command()(serve)
 
 
 @app.callback()

@@ -136,3 +136,16 @@ def load_engines(settings: Settings) -> tuple[KeywordEngine, StickerMaker]:
             return stage1, build_sticker_maker(settings, embedder=stage1.embedder, llm=stage1.llm)
         except ModelUnavailableError as error:
             fail(str(error))
+
+
+def load_stages(settings: Settings) -> tuple[KeywordEngine, StickerMaker] | None:
+    """The engines this process runs: none with PMG_BACKEND=ray (the replicas of `pmg serve` hold them)."""
+    if settings.backend == "local":
+        return load_engines(settings)
+    from importlib.util import find_spec
+
+    from bot.ray_backend import INSTALL_HINT
+
+    if find_spec("ray") is None:
+        fail(INSTALL_HINT)
+    return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,6 +13,7 @@ from bot.settings import Settings
 if TYPE_CHECKING:
     from adapters.store.behavior_store import SqliteBehaviorStore
     from bot.personalization import Stage1
+    from bot.ray_backend import RayStickerBackend
     from bot.service import StickerService
     from bot.sticker_engine import EngineOutcome, EngineRequest
     from bot.stickers import Stage2, StickerJob
@@ -132,3 +134,37 @@ async def running_service(
         yield service
     finally:
         await service.stop()
+
+
+@asynccontextmanager
+async def sticker_backend(
+    settings: Settings, stages: tuple[Stage1, Stage2] | None
+) -> AsyncIterator[StickerService[EngineRequest, EngineOutcome] | RayStickerBackend]:
+    """The in-process service over loaded `stages`, or (none loaded: PMG_BACKEND=ray) the front of the
+    Ray Serve deployment; either is stopped on exit. A cluster that cannot be reached raises
+    BackendUnavailable with what to do."""
+    if stages is not None:
+        async with running_service(*stages, settings) as service:
+            yield service
+        return
+    from bot.ray_backend import RayStickerBackend
+
+    backend = await asyncio.to_thread(RayStickerBackend.connect, settings)
+    try:
+        yield backend
+    finally:
+        await backend.stop()
+
+
+async def backend_models(
+    backend: StickerService[EngineRequest, EngineOutcome] | RayStickerBackend,
+    stages: tuple[Stage1, Stage2] | None,
+) -> dict[str, str]:
+    """What draws the stickers (LLM, generator, scorer, safety), for /about."""
+    if stages is None:
+        from bot.ray_backend import RayStickerBackend
+
+        assert isinstance(backend, RayStickerBackend)
+        return await backend.models()
+    stage1, stage2 = stages
+    return {"llm": stage1.model_name, **stage2.models}

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Protocol
 import typer
 
 from bot.chat_cli import about_text
-from bot.cli_support import err, fail, load_engines, load_settings
+from bot.cli_support import err, fail, load_settings, load_stages
 from bot.settings import Profile, Settings
 
 if TYPE_CHECKING:
@@ -63,22 +63,22 @@ def missing_tokens(settings: Settings, names: list[str]) -> list[str]:
 
 async def serve(
     settings: Settings,
-    stage1: KeywordEngine,
-    stage2: StickerMaker,
+    stages: tuple[KeywordEngine, StickerMaker] | None,
     adapters: dict[str, Runner],
     stop: asyncio.Event,
 ) -> None:
-    """Run the adapters over one store and one sticker service until `stop` is set."""
+    """Run the adapters over one store and one sticker backend (`stages` in process, or none: the Ray
+    deployment) until `stop` is set."""
     from bot.chat_commands import StickerBot
-    from bot.composition import open_store, running_service, sticker_job
+    from bot.composition import backend_models, open_store, sticker_backend, sticker_job
     from bot.metrics_http import serve_metrics
 
     async with (
         await open_store(settings) as store,
-        running_service(stage1, stage2, settings) as service,
+        sticker_backend(settings, stages) as service,
         AsyncExitStack() as running,
     ):
-        about = about_text(settings, {"llm": stage1.model_name, **stage2.models})
+        about = about_text(settings, await backend_models(service, stages))
         bot = StickerBot(store, service, settings, sticker_job(settings), about=about)
         if settings.metrics_port is not None:
             metrics = await serve_metrics(service.prometheus, settings.metrics_port)
@@ -107,13 +107,14 @@ def run(
     """Run the bot on Telegram and/or Discord (tokens from PMG_TELEGRAM_TOKEN / PMG_DISCORD_TOKEN)."""
     from adapters.discord.app import DiscordStartError
     from adapters.telegram.app import TelegramStartError
+    from bot.ray_backend import BackendUnavailable
 
     settings = load_settings(profile)
     adapters = runners(target)
     missing = missing_tokens(settings, list(adapters))
     if missing:
         fail(f"set {' and '.join(missing)} (README: Running the bot) — or try it offline with `pmg chat`")
-    stage1, stage2 = load_engines(settings)
+    stages = load_stages(settings)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -121,11 +122,11 @@ def run(
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, on_signal)
-        await serve(settings, stage1, stage2, adapters, stop)
+        await serve(settings, stages, adapters, stop)
 
     try:
         asyncio.run(main())
-    except (TelegramStartError, DiscordStartError) as error:
+    except (TelegramStartError, DiscordStartError, BackendUnavailable) as error:
         fail(str(error))
     except asyncio.CancelledError:
         fail("stopped by a second signal before everything was finished", code=EXIT_FORCED)

@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bot.cli_support import fail, load_engines, load_settings, out
+from bot.cli_support import fail, load_settings, load_stages, out
 from bot.identity import Platform, UserKey
 from bot.settings import Profile, Settings
 from bot.text_input import clean_text
@@ -119,7 +119,9 @@ def run_sticker(
 ) -> None:
     """Load the engines, make one sticker, write its files, print (or JSON) what happened; `profile`
     and `alpha` override the settings when given."""
-    from bot.composition import open_store, running_service, sticker_job
+    from bot.composition import open_store, sticker_backend, sticker_job
+    from bot.ray_backend import BackendUnavailable
+    from bot.service import ServiceError
     from bot.stickers import make_sticker
     from pmg_engine.selection import check_alpha
     from pmg_engine.stickers import NothingToDrawError
@@ -139,12 +141,12 @@ def run_sticker(
         key = UserKey.of(Platform.CONSOLE, user)
     except ValueError as error:
         fail(f"--user: {error}", code=2)
-    stage1, stage2 = load_engines(settings)
+    stages = load_stages(settings)
 
     async def run() -> StickerReply:
         async with (
             await open_store(settings) as store,
-            running_service(stage1, stage2, settings) as service,
+            sticker_backend(settings, stages) as service,
         ):
             if seed_history is not None:
                 await seed_demo_history(store, key, seed_history)
@@ -155,7 +157,7 @@ def run_sticker(
 
     try:
         reply = asyncio.run(run())
-    except NothingToDrawError as error:
+    except (NothingToDrawError, BackendUnavailable, ServiceError) as error:
         fail(str(error))
     path = None
     files_ = reply.result.files

@@ -1,0 +1,234 @@
+"""PMG_BACKEND=ray on a real local Ray instance (2 CPUs): the sticker deployment with a stand-in engine the
+test holds and releases (tests/ray_stand_in.py), reached through RayStickerBackend as the use cases
+reach it. Ray starts once for the session; the applications deploy once per module."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import ray
+import ray.cloudpickle
+import ray_stand_in
+from ray import serve
+from ray_stand_in import StandInRequest
+
+from bot.ray_backend import BackendUnavailable, RayStickerBackend
+from bot.ray_deployment import cluster_status, deploy
+from bot.service import DeadlineExceeded, RequestCancelled, ServiceBusy, ServiceProgress
+from bot.settings import Settings
+
+# The replicas unpickle the stand-in by value: they need not import the tests folder.
+ray.cloudpickle.register_pickle_by_value(ray_stand_in)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[str]:
+    """One local Ray instance for the whole session; yields its address for other processes."""
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def gate(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("gate")
+
+
+def stand_in_settings(app: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "ray_app": app,
+        "ray_replicas": 2,
+        "ray_cpus_per_replica": 0,  # the replicas wait on the gate: no CPU to reserve
+        "max_batch": 8,
+        "batch_window_ms": 200,
+        "queue_max": 64,
+    }
+    return Settings(**{**values, **overrides})
+
+
+@pytest.fixture(scope="module")
+def two_replicas(ray_cluster: str, gate: Path) -> Settings:
+    settings = stand_in_settings("stand-in")
+    deploy(settings, functools.partial(ray_stand_in.stand_in_engine, gate))
+    return settings
+
+
+@pytest.fixture
+def backend(two_replicas: Settings, gate: Path) -> Iterator[RayStickerBackend]:
+    cleared(gate)
+    yield RayStickerBackend.connect(two_replicas)
+    (gate / "release").touch()  # nothing a test left held may block the next
+
+
+def cleared(gate: Path) -> None:
+    for note in gate.iterdir():
+        note.unlink()
+
+
+def first_run(gate: Path) -> Path:
+    return min(gate.glob("started-*"), key=lambda p: int(p.name.split("-")[2]))
+
+
+def released(gate: Path) -> None:
+    (gate / "release").touch()
+
+
+async def until(condition: Any, within_s: float = 20.0) -> None:
+    deadline = time.monotonic() + within_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        await asyncio.sleep(0.05)
+
+
+def runs_started(gate: Path) -> list[str]:
+    """What each engine run began with, oldest first: the replica actor's name, then the requests."""
+    return [p.read_text() for p in sorted(gate.glob("started-*"), key=lambda p: int(p.name.split("-")[2]))]
+
+
+async def test_requests_from_16_users_are_batched_across_replicas(
+    backend: RayStickerBackend, gate: Path
+) -> None:
+    released(gate)
+    progress: list[ServiceProgress] = []
+    outcomes = await asyncio.gather(
+        *(
+            backend.request(f"user-{i}", StandInRequest(f"hi {i}"), progress=progress.append)
+            for i in range(16)
+        )
+    )
+    assert [o.text for o in outcomes] == [f"hi {i}" for i in range(16)]
+    assert max(len(o.batch) for o in outcomes) > 1
+    assert {p.stage for p in progress} >= {"queued"}
+    assert backend.stats()["completed"] == 16
+
+
+async def test_a_second_request_of_a_user_gets_the_pending_ones_result(
+    backend: RayStickerBackend, gate: Path
+) -> None:
+    first = asyncio.create_task(backend.request("ann", StandInRequest("first")))
+    await until(lambda: runs_started(gate))
+    second = asyncio.create_task(backend.request("ann", StandInRequest("second")))
+    released(gate)
+    assert (await first).text == (await second).text == "first"
+    assert backend.stats()["coalesced"] == 1
+
+
+async def test_the_user_sees_queued_then_drawing(backend: RayStickerBackend, gate: Path) -> None:
+    progress: list[str] = []
+    task = asyncio.create_task(
+        backend.request("ann", StandInRequest("hi"), progress=lambda p: progress.append(p.stage))
+    )
+    await until(lambda: progress == ["queued", "running"])
+    released(gate)
+    assert (await task).text == "hi"
+
+
+async def test_a_cancelled_request_stops_its_batch_between_steps(
+    backend: RayStickerBackend, gate: Path
+) -> None:
+    task = asyncio.create_task(backend.request("ann", StandInRequest("hi")))
+    await until(lambda: runs_started(gate))
+    assert backend.cancel("ann")
+    with pytest.raises(RequestCancelled):
+        await task
+    await until(lambda: list(gate.glob("interrupted-*")))  # the replica stopped drawing for nobody
+    assert not backend.cancel("ann")
+
+
+async def test_a_request_cancelled_before_its_batch_never_runs(
+    backend: RayStickerBackend, gate: Path
+) -> None:
+    task = asyncio.create_task(backend.request("ann", StandInRequest("never drawn")))
+    await asyncio.sleep(0)  # the request is on its way, inside the batch window
+    assert backend.cancel("ann")
+    with pytest.raises(RequestCancelled):
+        await task
+    released(gate)
+    assert (await backend.request("bob", StandInRequest("drawn"))).text == "drawn"
+    assert "never drawn" not in "\n".join(runs_started(gate))
+
+
+async def test_a_late_request_is_dropped_with_the_deadline_error(
+    backend: RayStickerBackend, gate: Path
+) -> None:
+    with pytest.raises(DeadlineExceeded):
+        await backend.request("ann", StandInRequest("slow"), deadline_s=1.0)
+    await until(lambda: list(gate.glob("interrupted-*")))  # and the replica stopped drawing it
+    assert backend.stats()["expired"] == 1
+
+
+async def test_a_replica_killed_mid_batch_is_restarted_and_its_request_retried(
+    backend: RayStickerBackend, two_replicas: Settings, gate: Path
+) -> None:
+    task = asyncio.create_task(backend.request("ann", StandInRequest("survives")))
+    await until(lambda: runs_started(gate))
+    killed_pid = int(first_run(gate).name.split("-")[1])
+    killed_replica = runs_started(gate)[0].splitlines()[0]
+    ray.kill(ray.get_actor(killed_replica, namespace="serve"), no_restart=False)
+    await until(lambda: len(runs_started(gate)) == 2)  # sent again, to a live replica
+    released(gate)
+    outcome = await task
+    assert outcome.text == "survives" and outcome.pid != killed_pid
+    await until(lambda: cluster_status(two_replicas.ray_app)["replicas"] == {"RUNNING": 2}, within_s=60)
+
+
+async def test_the_promoted_checkpoint_reaches_every_replica_without_a_shared_disk(
+    backend: RayStickerBackend, gate: Path, tmp_path: Path
+) -> None:
+    released(gate)
+    checkpoint = tmp_path / "v2.safetensors"
+    checkpoint.write_text("checkpoint bytes v2")
+    outcomes: list[Any] = []
+    give_up = time.monotonic() + 30  # a replica restarted by an earlier test joins the router in seconds
+    while time.monotonic() < give_up:  # until the router has used both replicas
+        outcomes += await asyncio.gather(
+            *(
+                backend.request(f"user-{i}", StandInRequest(f"hi {i}", ("20261130-v2", checkpoint)))
+                for i in range(16)
+            )
+        )
+        if len({o.pid for o in outcomes}) == 2:
+            break
+    checkpoint.unlink()  # the replicas hold their own copies from here on
+    assert {o.checkpoint for o in outcomes} == {"checkpoint bytes v2"}
+    assert len({o.pid for o in outcomes}) == 2, "both replicas served"
+    later = await backend.request("ann", StandInRequest("later", ("20261130-v2", checkpoint)))
+    assert later.checkpoint == "checkpoint bytes v2"
+    queues = cluster_status(backend.settings.ray_app)["replica_queues"]
+    assert {q["checkpoint"] for q in queues.values()} == {"20261130-v2"}  # type: ignore[union-attr]
+
+
+async def test_stats_show_the_backend_replicas_and_their_queues(backend: RayStickerBackend) -> None:
+    stats = backend.stats()
+    assert stats["backend"] == "ray"
+    assert stats["replicas"] == {"RUNNING": 2}
+    assert len(stats["replica_queues"]) == 2  # type: ignore[arg-type]
+
+
+async def test_a_full_deployment_answers_busy(ray_cluster: str, gate: Path) -> None:
+    settings = stand_in_settings("one-slot", ray_replicas=1, max_batch=1, queue_max=1)
+    deploy(settings, functools.partial(ray_stand_in.stand_in_engine, gate))
+    backend = RayStickerBackend.connect(settings)
+    cleared(gate)
+    tasks = [asyncio.create_task(backend.request(f"user-{i}", StandInRequest(f"hi {i}"))) for i in range(6)]
+    await until(lambda: any(t.done() for t in tasks))
+    released(gate)
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    busy = [r for r in results if isinstance(r, ServiceBusy)]
+    assert busy and "busy right now, try again in ~" in str(busy[0]), results
+    assert [r for r in results if not isinstance(r, Exception)], "the ones it took were drawn"
+    serve.delete(settings.ray_app)
+
+
+def test_an_application_not_deployed_is_one_clear_line(ray_cluster: str) -> None:
+    with pytest.raises(BackendUnavailable, match="pmg serve"):
+        RayStickerBackend.connect(stand_in_settings("nowhere"))
