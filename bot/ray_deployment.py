@@ -269,9 +269,13 @@ def cluster_status(app: str) -> dict[str, object]:
     states = {str(state): n for state, n in (deployment.replica_states if deployment else {}).items()}
     board = _board()
     reports: dict[str, dict[str, object]] = ray.get(board.read.remote(), timeout=5) if board else {}
-    live = " ".join(a["name"] for a in ray.util.list_named_actors(all_namespaces=True))
+    live = {a["name"] for a in ray.util.list_named_actors(all_namespaces=True)}
     return {
         "application": str(application.status),
         "replicas": states,
-        "replica_queues": {replica: report for replica, report in reports.items() if replica in live},
+        "replica_queues": {
+            replica: report
+            for replica, report in reports.items()
+            if f"SERVE_REPLICA::{app}#StickerDeployment#{replica}" in live  # Serve's replica actor name
+        },
     }
