@@ -89,7 +89,7 @@ def build_sticker_maker(
 def sticker_job(settings: Settings) -> StickerJob:
     """How this installation makes stickers, from its settings."""
     from bot.stickers import StickerJob
-    from pmg_engine.keywords import keyword_model_name
+    from pmg_engine.preferences import keyword_model_name
 
     return StickerJob(
         settings.profile,

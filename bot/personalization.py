@@ -13,8 +13,8 @@ from pmg_engine.behaviors import UserBehaviors
 
 if TYPE_CHECKING:
     from adapters.store.behavior_store import SqliteBehaviorStore
-    from pmg_engine.keywords import Understanding
     from pmg_engine.preferences import Preferences
+    from pmg_engine.understanding import Understanding
 
 
 class Stage1(Protocol):

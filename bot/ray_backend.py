@@ -17,6 +17,7 @@ from typing import Any
 
 from bot.service import (
     DeadlineExceeded,
+    Failed,
     ProgressCallback,
     RequestCancelled,
     ServiceBusy,
@@ -208,7 +209,7 @@ class RayStickerBackend:
             ) from None
 
     async def _draw(self, call: _Call, remote: Any) -> Any:
-        from bot.ray_deployment import Failed, Progress
+        from bot.ray_deployment import Progress
 
         response = self._stream.draw.remote(remote)
         try:

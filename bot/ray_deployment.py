@@ -8,6 +8,7 @@ import asyncio
 import logging
 import tempfile
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,7 +16,15 @@ from typing import Any
 
 from ray import serve
 
-from bot.service import BatchEngine, BatchTooLarge, DeadlineExceeded, RequestCancelled
+from bot.service import (
+    BatchEngine,
+    DeadlineExceeded,
+    Failed,
+    RequestCancelled,
+    ServiceError,
+    run_isolated,
+)
+from bot.service_metrics import ServiceMetrics
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,13 +47,6 @@ class RemoteRequest:
 @dataclass(frozen=True)
 class Progress:
     stage: str  # "queued" | "drawing"
-
-
-@dataclass(frozen=True)
-class Failed:
-    """The engine's error for one request, carried back as data so the rest of its batch is unharmed."""
-
-    error: BaseException
 
 
 @dataclass(eq=False)
@@ -78,6 +80,7 @@ class StickerDeployment:
         self._serving: str | None = None  # the checkpoint version the last batch used
         self._waiting = 0
         self._drawing = 0
+        self._metrics = ServiceMetrics()  # splits and failures, in this replica's log
         self._id = serve.get_replica_context().replica_id.unique_id
         self._board = _board()
         self._report()
@@ -125,9 +128,9 @@ class StickerDeployment:
             def interrupted() -> bool:  # from the engine thread, between diffusion steps
                 return all(jobs[i].cancelled or jobs[i].late() for i in wanted)
 
-            results = await asyncio.to_thread(run_isolated, self.engine, requests, interrupted)
+            results = await asyncio.to_thread(run_isolated, self.engine, requests, interrupted, self._metrics)
             for i, result in zip(wanted, results, strict=True):
-                outcomes[i] = result
+                outcomes[i] = portable(result)
         finally:
             self._drawing = 0
             self._report()
@@ -155,30 +158,25 @@ class StickerDeployment:
             self._board.report.remote(self._id, self._waiting, self._drawing, self._serving)
 
 
-def run_isolated(
-    engine: BatchEngine[Any, Any], requests: list[Any], interrupted: Callable[[], bool]
-) -> list[Any]:
-    """One engine run; a batch too large for memory is split, and on any other failure each request
-    runs alone, so one bad request fails only itself (its error comes back as Failed)."""
-    if not requests:
-        return []
-    try:
-        return list(engine.run(requests, interrupted))
-    except BatchTooLarge:
-        if len(requests) == 1:
-            from bot.service import ServiceError
-
-            return [Failed(ServiceError("this sticker needs more memory than the server has"))]
-        half = len(requests) // 2
-        return run_isolated(engine, requests[:half], interrupted) + run_isolated(
-            engine, requests[half:], interrupted
+def portable(outcome: Any) -> Any:
+    """What a replica sends back, unpickled by a front that loads no model code: no tensors (the soft
+    embeddings the generator was given), and an engine error as a ServiceError whose id is in this
+    replica's log (its own type may live in a module that imports torch)."""
+    if isinstance(outcome, Failed):
+        if isinstance(outcome.error, ServiceError):
+            return outcome
+        error_id = uuid.uuid4().hex[:8]
+        log.error("sticker request %s failed: %r", error_id, outcome.error)
+        return Failed(
+            ServiceError(
+                f"something broke while drawing your sticker (error id {error_id}); please ask again"
+            )
         )
-    except Exception as error:
-        if len(requests) == 1:
-            log.exception("sticker request failed")
-            return [Failed(error)]
-        log.warning("a batch of %d failed (%s); running each alone", len(requests), error)
-        return [run_isolated(engine, [request], interrupted)[0] for request in requests]
+    from bot.sticker_engine import EngineOutcome
+
+    if isinstance(outcome, EngineOutcome) and outcome.result.request.soft_embeddings is not None:
+        outcome.result.request = replace(outcome.result.request, soft_embeddings=None)
+    return outcome
 
 
 def _board() -> Any:

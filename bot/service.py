@@ -9,7 +9,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar, cast
@@ -63,6 +63,45 @@ class BatchEngine(Protocol[Request, Result]):
     def load(self) -> None: ...
 
     def run(self, requests: list[Request], interrupted: Callable[[], bool]) -> list[Result]: ...
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The engine's error for one request, carried back as data so the rest of its batch is unharmed."""
+
+    error: BaseException
+
+
+def run_isolated(
+    engine: BatchEngine[Request, Result],
+    requests: list[Request],
+    interrupted: Callable[[], bool],
+    metrics: ServiceMetrics,
+) -> list[Result | Failed]:
+    """One engine run, in the model worker: a batch too large for memory is split in halves, and on any
+    other failure each request runs alone, so one bad request fails only itself. EngineBroken passes
+    through: the whole batch waits for a reloaded engine."""
+    if not requests:
+        return []
+    try:
+        return list(engine.run(requests, interrupted))
+    except EngineBroken:
+        raise
+    except BatchTooLarge:
+        metrics.splits += 1
+        if len(requests) == 1:
+            return [Failed(ServiceError("this sticker needs more memory than the server has"))]
+        half = len(requests) // 2
+        return run_isolated(engine, requests[:half], interrupted, metrics) + run_isolated(
+            engine, requests[half:], interrupted, metrics
+        )
+    except Exception as error:
+        if len(requests) > 1:
+            log.warning("a batch of %d failed (%s); running each alone", len(requests), error)
+            return [run_isolated(engine, [r], interrupted, metrics)[0] for r in requests]
+        log.exception("sticker request failed")
+        metrics.failures += 1
+        return [Failed(error)]
 
 
 ProgressCallback = Callable[["ServiceProgress"], None]
@@ -301,7 +340,7 @@ class StickerService(Generic[Request, Result]):
         return True
 
     async def _run(self, batch: list[_Ticket[Request]]) -> None:
-        """One engine run; on a failure, each request alone, so one bad request fails only itself."""
+        """One engine run (see `run_isolated`); a broken engine puts the batch back for the next one."""
         started = self.clock()
         for position, ticket in enumerate(batch, start=1):
             self.metrics.waits.append(started - ticket.enqueued)
@@ -311,36 +350,22 @@ class StickerService(Generic[Request, Result]):
             return all(t.cancelled or (t.deadline is not None and self.clock() > t.deadline) for t in batch)
 
         try:
-            results = await self._in_worker(self.engine.run, [t.request for t in batch], interrupted)
-            outcomes: Sequence[object] = results  # type: ignore[assignment]
+            outcomes = cast(
+                "list[object]",
+                await self._in_worker(
+                    run_isolated, self.engine, [t.request for t in batch], interrupted, self.metrics
+                ),
+            )
         except EngineBroken:
             for ticket in reversed(batch):  # back to the front of the queue, for the restarted worker
                 self._queue.appendleft(ticket)
             raise
-        except BatchTooLarge:
-            self.metrics.splits += 1
-            if len(batch) == 1:
-                self._finish(
-                    batch[0], error=ServiceError("this sticker needs more memory than the server has")
-                )
-            else:
-                half = len(batch) // 2
-                await self._run(batch[:half])
-                await self._run(batch[half:])
-            return
-        except Exception as error:
-            if len(batch) > 1:
-                log.warning("a batch of %d failed (%s); running each alone", len(batch), error)
-                for ticket in batch:
-                    await self._run([ticket])
-                return
-            log.exception("sticker request failed")
-            self.metrics.failures += 1
-            self._finish(batch[0], error=error)
-            return
         self.metrics.record_batch(len(batch), self.clock() - started)
         for ticket, outcome in zip(batch, outcomes, strict=True):
-            self._finish(ticket, result=outcome)
+            if isinstance(outcome, Failed):
+                self._finish(ticket, error=outcome.error)
+            else:
+                self._finish(ticket, result=outcome)
 
     def _finish(
         self, ticket: _Ticket[Request], *, result: object = None, error: BaseException | None = None

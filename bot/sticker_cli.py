@@ -124,7 +124,7 @@ def run_sticker(
     from bot.service import ServiceError
     from bot.stickers import make_sticker
     from pmg_engine.selection import check_alpha
-    from pmg_engine.stickers import NothingToDrawError
+    from pmg_engine.sticker_result import NothingToDrawError
 
     settings = load_settings(profile)
     alpha = settings.alpha if alpha is None else alpha

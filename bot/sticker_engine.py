@@ -15,9 +15,9 @@ if TYPE_CHECKING:
     from bot.stickers import Stage2
     from pmg_engine.behaviors import UserBehaviors
     from pmg_engine.candidates import WeightSet
-    from pmg_engine.keywords import Understanding
     from pmg_engine.preferences import Preferences
-    from pmg_engine.stickers import StickerResult
+    from pmg_engine.sticker_result import StickerResult
+    from pmg_engine.understanding import Understanding
 
 
 @dataclass(frozen=True)

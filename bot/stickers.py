@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from adapters.store.behavior_store import SqliteBehaviorStore
     from bot.sticker_engine import EngineOutcome, EngineRequest
     from pmg_engine.candidates import StickerRequest, WeightSet
-    from pmg_engine.keywords import Understanding
-    from pmg_engine.stickers import StickerResult
+    from pmg_engine.sticker_result import StickerResult
+    from pmg_engine.understanding import Understanding
 
 
 class Stage2(Protocol):

@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pmg_engine.behaviors import StickerSent, UserBehaviors
 from pmg_engine.candidates import StickerRequest, normalise_weights
 from pmg_engine.keyword_rules import key
-from pmg_engine.keywords import KeywordEngine, Understanding
+from pmg_engine.keywords import KeywordEngine
 from pmg_engine.mood_data import MOODS
 from pmg_engine.mood_scores import accuracy, mood_scores
-from pmg_engine.stickers import ScoredCandidate
+from pmg_engine.sticker_result import ScoredCandidate
+from pmg_engine.understanding import Understanding
 
 if TYPE_CHECKING:
-    from pmg_engine.mood import MoodPrediction
+    from pmg_engine.mood_data import MoodPrediction
 
 MELD_LABELS = ("anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise")
 MELD_COLUMNS = ("Utterance", "Emotion", "Dialogue_ID", "Speaker")  # in MeldUtterance's order

@@ -5,34 +5,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from pmg_engine.behaviors import UserBehaviors
 from pmg_engine.llm import ChatLLM
-from pmg_engine.mood import MoodModel, MoodPrediction, SentenceEmbedder
-from pmg_engine.preferences import PreferenceExtractor, Preferences, safe_behaviors
+from pmg_engine.mood import MoodModel, SentenceEmbedder
+from pmg_engine.preferences import PreferenceExtractor, Preferences, keyword_model_name, safe_behaviors
 from pmg_engine.prompts import ATTRIBUTES, target_prompt
 from pmg_engine.target import target_keywords
+from pmg_engine.understanding import Understanding
 
 log = logging.getLogger(__name__)
 
 ANSWER_TOKENS = 12  # a few keywords; every token more costs each batched request ≈ 0.1 s on 2 cores
-
-
-def keyword_model_name(llm_source: str, attributes: Sequence[str]) -> str:
-    """What preference keywords depend on (the LLM and the questions asked): cached ones made otherwise are stale."""
-    return f"{llm_source}|{','.join(attributes)}"
-
-
-@dataclass(frozen=True)
-class Understanding:
-    """What stage 1 makes of one request: k^p, the mood, k^t, and seconds per step."""
-
-    preferences: Preferences
-    mood: MoodPrediction
-    target_keywords: list[str]
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 class KeywordEngine:

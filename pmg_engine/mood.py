@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from pmg_engine.llm import weights_fingerprint
 from pmg_engine.model_sources import resolve_model
-from pmg_engine.mood_data import MOODS, LabelledText, load_tsv, packaged
+from pmg_engine.mood_data import MOODS, LabelledText, MoodPrediction, load_tsv, packaged
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -104,12 +104,6 @@ def lora_config(rank: int = 8) -> Any:
     return LoraConfig(
         r=rank, lora_alpha=2 * rank, lora_dropout=0.1, target_modules=["query", "key", "value", "dense"]
     )
-
-
-@dataclass(frozen=True)
-class MoodPrediction:
-    mood: str
-    probabilities: dict[str, float]
 
 
 @dataclass

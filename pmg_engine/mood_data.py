@@ -48,6 +48,15 @@ GOEMOTIONS_TO_MOOD: dict[str, str | None] = {
 
 
 @dataclass(frozen=True)
+class MoodPrediction:
+    """A conversation's mood with every mood's probability. Kept here, away from torch, because results
+    that cross a process boundary hold it (a front end unpickling them loads no model code)."""
+
+    mood: str
+    probabilities: dict[str, float]
+
+
+@dataclass(frozen=True)
 class LabelledText:
     mood: str
     text: str

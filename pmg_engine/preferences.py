@@ -48,6 +48,11 @@ DECORATION_WORDS = frozenset(
 )
 
 
+def keyword_model_name(llm_source: str, attributes: Sequence[str]) -> str:
+    """What preference keywords depend on (the LLM and the questions asked): cached ones made otherwise are stale."""
+    return f"{llm_source}|{','.join(attributes)}"
+
+
 @dataclass(frozen=True)
 class Preferences:
     """The user's preference keywords, character first, and where they came from."""

@@ -5,61 +5,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
-from pmg_engine.candidates import Candidate, Generator, StickerRequest
+from pmg_engine.candidates import Generator, StickerRequest
 from pmg_engine.prompts import soft_prompt
 from pmg_engine.safety import ImageGate, KeywordDenyList
 from pmg_engine.scoring import Scorer
 from pmg_engine.selection import best_index, check_alpha, z_score
 from pmg_engine.soft_prompt import CheckpointError, SoftPreferences
-from pmg_engine.sticker_file import StickerFiles, encode_sticker
+from pmg_engine.sticker_file import encode_sticker
+from pmg_engine.sticker_result import NothingToDrawError, ScoredCandidate, StickerResult
 
 log = logging.getLogger(__name__)
-
-
-class NothingToDrawError(ValueError):
-    """Neither preference nor target keywords are left to draw from."""
-
-
-@dataclass
-class ScoredCandidate:
-    """A candidate with its cosines, its z, and whether a safety check dropped it."""
-
-    candidate: Candidate
-    d_p: float
-    d_t: float
-    z: float
-    flagged: bool
-
-    def summary(self) -> dict[str, object]:
-        """What the generation record and `--json` keep of it (no pixels)."""
-        c = self.candidate
-        return {
-            "weights": list(c.weights),
-            "seed": c.seed,
-            **c.details,
-            "description": c.description,
-            "d_p": round(self.d_p, 4),
-            "d_t": round(self.d_t, 4),
-            "z": round(self.z, 4),
-            "flagged": self.flagged,
-        }
-
-
-@dataclass
-class StickerResult:
-    """The outcome of one request: every scored candidate, the chosen one (None: all were flagged)."""
-
-    request: StickerRequest
-    alpha: float
-    candidates: list[ScoredCandidate]
-    chosen: int | None
-    files: StickerFiles | None
-    notes: list[str] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
-    checkpoint_version: str | None = None  # the soft-embedding checkpoint used, None: keywords alone
 
 
 def keyword_text(keywords: Sequence[str]) -> str:

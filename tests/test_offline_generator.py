@@ -9,7 +9,8 @@ from pmg_engine.mood import SentenceEmbedder
 from pmg_engine.offline_generator import OfflineGenerator
 from pmg_engine.safety import KeywordDenyList, NsfwGate
 from pmg_engine.scoring import TextScorer
-from pmg_engine.stickers import NothingToDrawError, StickerMaker, StickerResult
+from pmg_engine.sticker_result import NothingToDrawError, StickerResult
+from pmg_engine.stickers import StickerMaker
 from pmg_engine.target import MOOD_LOOKS
 
 WEIGHTS = [(0.0, 4.0), (1.0, 3.0), (2.0, 2.0), (3.0, 1.0), (4.0, 0.0)]

@@ -6,6 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
+import os
+import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -232,3 +237,62 @@ async def test_a_full_deployment_answers_busy(ray_cluster: str, gate: Path) -> N
 def test_an_application_not_deployed_is_one_clear_line(ray_cluster: str) -> None:
     with pytest.raises(BackendUnavailable, match="pmg serve"):
         RayStickerBackend.connect(stand_in_settings("nowhere"))
+
+
+# The front process, run as `pmg` is, reporting at exit its peak memory and which model libraries it imported.
+FRONT = """
+import json, sys
+_, report_file, libraries, *args = sys.argv
+def report():
+    # VmHWM, not ru_maxrss: that one keeps the peak of the forked parent (pytest, with its models).
+    status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+    with open(report_file, "w") as handle:
+        json.dump({"rss_mb": int(status["VmHWM"].split()[0]) / 1024,
+                   "imported": sorted(set(sys.modules) & set(libraries.split(",")))}, handle)
+sys.argv = ["pmg", *args]
+from bot.cli import app
+try:
+    app()
+finally:
+    report()
+"""
+MODEL_LIBRARIES = "torch,transformers,sentence_transformers,diffusers,open_clip,peft"
+
+
+def front(args: list[str], report: Path, env: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`pmg <args>` in its own process: its JSON output, and its exit report (peak RSS, model imports)."""
+    done = subprocess.run(
+        [sys.executable, "-c", FRONT, str(report), MODEL_LIBRARIES, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout), json.loads(report.read_text())
+
+
+def test_a_front_on_ray_makes_the_sticker_and_loads_no_model(
+    ray_cluster: str, data_dir: Path, tmp_path: Path
+) -> None:
+    """The real offline engine in one replica; `pmg demo` with PMG_BACKEND=ray beside the same demo on the
+    embedded default: the same sticker comes back and is stored, and the front imports no model library
+    and peaks far below the process that holds the models."""
+    settings = Settings(ray_app="offline", ray_replicas=1, ray_cpus_per_replica=0, profile="offline")
+    deploy(settings)
+    try:
+        env = {**os.environ, "PMG_PROFILE": "offline", "PMG_RAY_APP": "offline"}
+        ray_env = {**env, "PMG_BACKEND": "ray", "PMG_RAY_ADDRESS": ray_cluster}
+        remote, on_ray = front(["demo", "--json", "--seed", "7"], tmp_path / "ray.json", ray_env)
+        env["PMG_DB_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'local.db'}"
+        local, in_process = front(["demo", "--json", "--seed", "7"], tmp_path / "local.json", env)
+    finally:
+        serve.delete("offline")
+    for field in ("preference_keywords", "target_keywords", "mood", "chosen", "candidates"):
+        assert remote[field] == local[field]
+    assert Path(remote["path"]).is_file()
+    assert on_ray["imported"] == []
+    assert in_process["imported"] != []
+    assert on_ray["rss_mb"] < 0.5 * in_process["rss_mb"], (on_ray, in_process)
+    with sqlite3.connect(tmp_path / "pmg.db") as db:
+        assert db.execute("select count(*) from generations").fetchone() == (1,)
