@@ -281,7 +281,7 @@ class StickerBot:
     async def stats(self, platform: ChatPlatform, message: IncomingMessage, _: str) -> None:
         counts = await self.store.counts()
         promoted = await self.store.promoted_checkpoint()
-        lines = [f"{name}: {value}" for name, value in {**counts, **self.service.stats()}.items()]
+        lines = [f"{name}: {value}" for name, value in {**counts, **await self.service.stats()}.items()]
         lines.append(f"profile: {self.job.profile}, keyword model: {self.job.keyword_model}")
         lines.append(f"checkpoint: {promoted[0] if promoted else 'none (keywords alone)'}")
         await platform.send_text(message.chat, "\n".join(lines))

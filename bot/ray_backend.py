@@ -147,11 +147,11 @@ class RayStickerBackend:
         call.task.cancel()  # the response is cancelled too: the replica marks the job cancelled
         return True
 
-    def stats(self) -> dict[str, object]:
+    async def stats(self) -> dict[str, object]:
         from bot.ray_deployment import cluster_status
 
-        try:
-            cluster = cluster_status(self.settings.ray_app)
+        try:  # in a thread: the controller and the board answer over the network, in seconds at worst
+            cluster = await asyncio.to_thread(cluster_status, self.settings.ray_app)
         except Exception as error:  # /stats must answer even when the controller does not
             cluster = {"cluster": f"unreachable ({type(error).__name__})"}
         return {"backend": "ray", **cluster, **self.metrics.snapshot(len(self._pending))}

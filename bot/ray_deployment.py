@@ -155,7 +155,24 @@ class StickerDeployment:
     def _report(self) -> None:
         """Tell the board this replica's queue and checkpoint (fire and forget: never slows a batch)."""
         if self._board is not None:
-            self._board.report.remote(self._id, self._waiting, self._drawing, self._serving)
+            self._board.report.remote(
+                self._id, self._waiting, self._drawing, self._serving, peak_memory_mb()
+            )
+
+
+def peak_memory_mb() -> int:
+    """This process's peak resident memory: VmHWM where Linux has it (ru_maxrss would count the process
+    it was forked from), else ru_maxrss."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        import resource
+        import sys
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # bytes on macOS, KiB elsewhere
+        return peak // (1024 * 1024) if sys.platform == "darwin" else peak // 1024
+    kib = next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))
+    return int(kib) // 1024
 
 
 def portable(outcome: Any) -> Any:
@@ -189,13 +206,21 @@ def _board() -> Any:
 
 
 class ReplicaBoard:
-    """What each replica last reported: queued and drawing requests, the checkpoint it serves."""
+    """What each replica last reported: queued and drawing requests, the checkpoint it serves, and the
+    most memory its process has held."""
 
     def __init__(self) -> None:
         self.replicas: dict[str, dict[str, object]] = {}
 
-    def report(self, replica: str, waiting: int, drawing: int, checkpoint: str | None) -> None:
-        self.replicas[replica] = {"queued": waiting, "drawing": drawing, "checkpoint": checkpoint}
+    def report(
+        self, replica: str, waiting: int, drawing: int, checkpoint: str | None, peak_mb: int
+    ) -> None:
+        self.replicas[replica] = {
+            "queued": waiting,
+            "drawing": drawing,
+            "checkpoint": checkpoint,
+            "peak_memory_mb": peak_mb,
+        }
 
     def read(self) -> dict[str, dict[str, object]]:
         return self.replicas

@@ -123,7 +123,7 @@ class StickerBackend(Protocol[RequestIn, ResultOut]):
 
     def cancel(self, key: Hashable) -> bool: ...
 
-    def stats(self) -> dict[str, object]: ...
+    async def stats(self) -> dict[str, object]: ...
 
 
 @dataclass(frozen=True)
@@ -262,7 +262,7 @@ class StickerService(Generic[Request, Result]):
     def queue_length(self) -> int:
         return len(self._queue)
 
-    def stats(self) -> dict[str, object]:
+    async def stats(self) -> dict[str, object]:
         """Queue, latency percentiles, batch sizes and failures: what `/stats` shows."""
         return {"ready": self.ready.is_set(), **self.metrics.snapshot(len(self._queue))}
 

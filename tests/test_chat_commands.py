@@ -180,8 +180,8 @@ class HeldService:
     def cancel(self, key: Hashable) -> bool:
         return self.service.cancel(key)
 
-    def stats(self) -> dict[str, object]:
-        return self.service.stats()
+    async def stats(self) -> dict[str, object]:
+        return await self.service.stats()
 
 
 @pytest.mark.parametrize("withdrawal", ["consent:none", "forget:yes:ann"])

@@ -8,6 +8,7 @@ import asyncio
 import functools
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -22,11 +23,15 @@ import ray.cloudpickle
 import ray_stand_in
 from ray import serve
 from ray_stand_in import StandInRequest
+from typer.testing import CliRunner
 
+from bot.cli import app
 from bot.ray_backend import BackendUnavailable, RayStickerBackend
 from bot.ray_deployment import cluster_status, deploy
 from bot.service import DeadlineExceeded, RequestCancelled, ServiceBusy, ServiceProgress
 from bot.settings import Settings
+from chat_drivers import USERS
+from telegram_fake import FakeBotApi, text_message
 
 # The replicas unpickle the stand-in by value: they need not import the tests folder.
 ray.cloudpickle.register_pickle_by_value(ray_stand_in)
@@ -113,7 +118,7 @@ async def test_requests_from_16_users_are_batched_across_replicas(
     assert [o.text for o in outcomes] == [f"hi {i}" for i in range(16)]
     assert max(len(o.batch) for o in outcomes) > 1
     assert {p.stage for p in progress} >= {"queued"}
-    assert backend.stats()["completed"] == 16
+    assert (await backend.stats())["completed"] == 16
 
 
 async def test_a_second_request_of_a_user_gets_the_pending_ones_result(
@@ -124,7 +129,7 @@ async def test_a_second_request_of_a_user_gets_the_pending_ones_result(
     second = asyncio.create_task(backend.request("ann", StandInRequest("second")))
     released(gate)
     assert (await first).text == (await second).text == "first"
-    assert backend.stats()["coalesced"] == 1
+    assert (await backend.stats())["coalesced"] == 1
 
 
 async def test_the_user_sees_queued_then_drawing(backend: RayStickerBackend, gate: Path) -> None:
@@ -168,7 +173,7 @@ async def test_a_late_request_is_dropped_with_the_deadline_error(
     with pytest.raises(DeadlineExceeded):
         await backend.request("ann", StandInRequest("slow"), deadline_s=1.0)
     await until(lambda: list(gate.glob("interrupted-*")))  # and the replica stopped drawing it
-    assert backend.stats()["expired"] == 1
+    assert (await backend.stats())["expired"] == 1
 
 
 async def test_a_replica_killed_mid_batch_is_restarted_and_its_request_retried(
@@ -213,10 +218,12 @@ async def test_the_promoted_checkpoint_reaches_every_replica_without_a_shared_di
 
 
 async def test_stats_show_the_backend_replicas_and_their_queues(backend: RayStickerBackend) -> None:
-    stats = backend.stats()
+    stats = await backend.stats()
     assert stats["backend"] == "ray"
     assert stats["replicas"] == {"RUNNING": 2}
-    assert len(stats["replica_queues"]) == 2  # type: ignore[arg-type]
+    queues: dict[str, dict[str, Any]] = stats["replica_queues"]  # type: ignore[assignment]
+    assert len(queues) == 2
+    assert all(q["peak_memory_mb"] > 50 for q in queues.values())  # a Python process with Ray in it
 
 
 async def test_a_full_deployment_answers_busy(ray_cluster: str, gate: Path) -> None:
@@ -272,27 +279,93 @@ def front(args: list[str], report: Path, env: dict[str, str]) -> tuple[dict[str,
     return json.loads(done.stdout), json.loads(report.read_text())
 
 
-def test_a_front_on_ray_makes_the_sticker_and_loads_no_model(
-    ray_cluster: str, data_dir: Path, tmp_path: Path
-) -> None:
-    """The real offline engine in one replica; `pmg demo` with PMG_BACKEND=ray beside the same demo on the
-    embedded default: the same sticker comes back and is stored, and the front imports no model library
-    and peaks far below the process that holds the models."""
-    settings = Settings(ray_app="offline", ray_replicas=1, ray_cpus_per_replica=0, profile="offline")
+def stats_reply(api: FakeBotApi) -> str:
+    return next((c.params["text"] for c in api.called("sendMessage") if "backend:" in c.params["text"]), "")
+
+
+@pytest.fixture(scope="module")
+def offline_app(ray_cluster: str, model_data_dir: Path) -> Iterator[dict[str, str]]:
+    """The real offline engine in one replica; yields the environment of a front that uses it."""
+    env = {
+        **os.environ,
+        "PMG_DATA_DIR": str(model_data_dir),
+        "PMG_PROFILE": "offline",
+        "PMG_RAY_APP": "offline",
+        "PMG_BACKEND": "ray",
+        "PMG_RAY_ADDRESS": ray_cluster,
+    }
+    settings = Settings(
+        ray_app="offline", ray_replicas=1, ray_cpus_per_replica=0, profile="offline", data_dir=model_data_dir
+    )
     deploy(settings)
-    try:
-        env = {**os.environ, "PMG_PROFILE": "offline", "PMG_RAY_APP": "offline"}
-        ray_env = {**env, "PMG_BACKEND": "ray", "PMG_RAY_ADDRESS": ray_cluster}
-        remote, on_ray = front(["demo", "--json", "--seed", "7"], tmp_path / "ray.json", ray_env)
-        env["PMG_DB_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'local.db'}"
-        local, in_process = front(["demo", "--json", "--seed", "7"], tmp_path / "local.json", env)
-    finally:
-        serve.delete("offline")
+    yield env
+    serve.delete("offline")
+
+
+def test_a_front_on_ray_makes_the_sticker_and_loads_no_model(
+    offline_app: dict[str, str], tmp_path: Path
+) -> None:
+    """`pmg demo` with PMG_BACKEND=ray beside the same demo on the embedded default: the same sticker
+    comes back and is stored, and the front imports no model library and peaks far below the process
+    that holds the models."""
+    ray_env = {**offline_app, "PMG_DB_URL": f"sqlite+aiosqlite:///{tmp_path / 'ray.db'}"}
+    remote, on_ray = front(["demo", "--json", "--seed", "7"], tmp_path / "ray.json", ray_env)
+    local_env = {
+        **ray_env,
+        "PMG_BACKEND": "local",
+        "PMG_DB_URL": f"sqlite+aiosqlite:///{tmp_path / 'local.db'}",
+    }
+    local, in_process = front(["demo", "--json", "--seed", "7"], tmp_path / "local.json", local_env)
+
     for field in ("preference_keywords", "target_keywords", "mood", "chosen", "candidates"):
         assert remote[field] == local[field]
     assert Path(remote["path"]).is_file()
     assert on_ray["imported"] == []
     assert in_process["imported"] != []
+    print(f"front peak memory: {on_ray['rss_mb']:.0f} MB on ray, {in_process['rss_mb']:.0f} MB local")
     assert on_ray["rss_mb"] < 0.5 * in_process["rss_mb"], (on_ray, in_process)
-    with sqlite3.connect(tmp_path / "pmg.db") as db:
+    with sqlite3.connect(tmp_path / "ray.db") as db:
         assert db.execute("select count(*) from generations").fetchone() == (1,)
+
+
+async def test_the_runbook_a_telegram_front_on_ray_answers_sticker_and_stats(
+    offline_app: dict[str, str], tmp_path: Path
+) -> None:
+    """README's runbook, step 4: `pmg run telegram` with PMG_BACKEND=ray against the fake Bot API; a user's
+    /sticker is drawn by the replica and sent, and the admin's /stats names the backend and replicas."""
+    async with FakeBotApi().serving() as api:
+        urls = api.settings()
+        env = {
+            **offline_app,
+            "PMG_DB_URL": f"sqlite+aiosqlite:///{tmp_path / 'front.db'}",
+            "PMG_TELEGRAM_TOKEN": "123456:TEST-token",
+            "PMG_TELEGRAM_BASE_URL": urls.telegram_base_url,
+            "PMG_TELEGRAM_BASE_FILE_URL": urls.telegram_base_file_url,
+            "PMG_ADMINS": f"telegram:{USERS['ann']}",
+        }
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot.cli", "run", "telegram", env=env, stderr=asyncio.subprocess.PIPE
+        )
+        try:
+            await api.wait_for("deleteWebhook", within_s=120)  # polling: the front is up
+            await api.push(api.update(message=text_message("ann", "/sticker we won the cup!!", 1)))
+            await api.wait_for("sendSticker", within_s=120)
+            await api.push(api.update(message=text_message("ann", "/stats", 2)))
+            await until(lambda: stats_reply(api), within_s=60)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert "replicas: {'RUNNING': 1}" in stats_reply(api)
+    assert "Traceback" not in stderr.decode()
+
+
+def test_bench_service_on_ray_measures_beside_local(ray_cluster: str, data_dir: Path) -> None:
+    result = CliRunner().invoke(app, ["bench", "service", "--backend", "ray", "--users", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["backend"] == "local" and report["batching_ratio"] > 0
+    on_ray = report["ray"]
+    assert on_ray["replicas"] == 1 and len(on_ray["rows"]) == 2 and on_ray["batching_ratio"] > 0
+    assert on_ray["replica_peak_memory_mb"][0] > 500  # a replica that loaded the offline models
+    assert report["ray_p50_overhead"] == on_ray["p50_single_s"] / report["p50_single_s"] - 1
+    assert "pmg-bench" not in serve.status().applications  # removed; a running `pmg serve` is left alone
