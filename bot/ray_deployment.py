@@ -155,9 +155,7 @@ class StickerDeployment:
     def _report(self) -> None:
         """Tell the board this replica's queue and checkpoint (fire and forget: never slows a batch)."""
         if self._board is not None:
-            self._board.report.remote(
-                self._id, self._waiting, self._drawing, self._serving, peak_memory_mb()
-            )
+            self._board.report.remote(self._id, self._waiting, self._drawing, self._serving, peak_memory_mb())
 
 
 def peak_memory_mb() -> int:
@@ -212,9 +210,7 @@ class ReplicaBoard:
     def __init__(self) -> None:
         self.replicas: dict[str, dict[str, object]] = {}
 
-    def report(
-        self, replica: str, waiting: int, drawing: int, checkpoint: str | None, peak_mb: int
-    ) -> None:
+    def report(self, replica: str, waiting: int, drawing: int, checkpoint: str | None, peak_mb: int) -> None:
         self.replicas[replica] = {
             "queued": waiting,
             "drawing": drawing,
