@@ -49,10 +49,24 @@ def join_cluster(settings: Settings) -> None:
     try:
         ray.init(address=settings.ray_address, logging_level=logging.WARNING, log_to_driver=False)
     except (ConnectionError, RuntimeError) as error:
+        if _refused_login(error):
+            raise BackendUnavailable(
+                f"the Ray cluster at PMG_RAY_ADDRESS={settings.ray_address} wants its token: set "
+                "RAY_AUTH_MODE=token and copy ~/.ray/auth_token from the head (README: Scaling out)"
+            ) from None
         raise BackendUnavailable(
             f"no Ray cluster at PMG_RAY_ADDRESS={settings.ray_address} ({error}); start one with "
             "`ray start --head` (README: Scaling out)"
         ) from None
+
+
+def _refused_login(error: BaseException | None) -> bool:
+    """Ray reports the cluster's AuthenticationError inside the text of the errors that wrap it."""
+    while error is not None:
+        if "AuthenticationError" in f"{type(error).__name__} {error}":
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 @dataclass(eq=False)

@@ -283,14 +283,14 @@ def cluster_status(app: str) -> dict[str, object]:
 
     application = serve.status().applications.get(app)
     if application is None:
-        return {"application": f"{app} not deployed"}
+        return {"application": "not deployed (pmg serve deploys it)"}
     deployment = application.deployments.get("StickerDeployment")
     states = {str(state): n for state, n in (deployment.replica_states if deployment else {}).items()}
     board = _board()
     reports: dict[str, dict[str, object]] = ray.get(board.read.remote(), timeout=5) if board else {}
     live = {a["name"] for a in ray.util.list_named_actors(all_namespaces=True)}
     return {
-        "application": str(application.status),
+        "application": str(getattr(application.status, "value", application.status)),  # "RUNNING"
         "replicas": states,
         "replica_queues": {
             replica: report

@@ -41,7 +41,8 @@ def serve(
             out.print_json(json.dumps(report))
             return
         out.print(f"application {settings.ray_app}: {report['application']}", highlight=False)
-        out.print(f"replicas: {report.get('replicas', {})}", highlight=False)
+        if "replicas" in report:
+            out.print(f"replicas: {report['replicas']}", highlight=False)
         for replica, queue in dict(report.get("replica_queues", {})).items():  # type: ignore[call-overload]
             out.print(f"  {replica}: {queue}", highlight=False)
         return

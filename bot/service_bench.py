@@ -184,6 +184,9 @@ async def _compare(settings: Settings, counts: list[int], backend: str, replicas
     if backend == "ray":
         report["ray"] = await _measure_ray(settings, requests, counts, replicas)
         report["ray_p50_overhead"] = report["ray"]["p50_single_s"] / report["p50_single_s"] - 1
+        report["ray_throughput_ratio"] = (
+            report["ray"]["throughput_batched_per_min"] / report["throughput_batched_per_min"]
+        )
     return report
 
 
@@ -275,6 +278,7 @@ def bench_service(
         out.print(
             f"ray: batching ×{ray_report['batching_ratio']:.2f} throughput at {top} users; "
             f"single-user p50 {report['ray_p50_overhead']:+.0%} against local; "
+            f"stickers/min at {top} users ray/local ×{report['ray_throughput_ratio']:.2f}; "
             f"replica peak memory {', '.join(f'{mb} MB' for mb in ray_report['replica_peak_memory_mb'])}",
             highlight=False,
         )

@@ -368,4 +368,8 @@ def test_bench_service_on_ray_measures_beside_local(ray_cluster: str, data_dir: 
     assert on_ray["replicas"] == 1 and len(on_ray["rows"]) == 2 and on_ray["batching_ratio"] > 0
     assert on_ray["replica_peak_memory_mb"][0] > 500  # a replica that loaded the offline models
     assert report["ray_p50_overhead"] == on_ray["p50_single_s"] / report["p50_single_s"] - 1
+    assert (
+        report["ray_throughput_ratio"]
+        == on_ray["throughput_batched_per_min"] / report["throughput_batched_per_min"]
+    )
     assert "pmg-bench" not in serve.status().applications  # removed; a running `pmg serve` is left alone
