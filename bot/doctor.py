@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
 import sqlite3
@@ -10,10 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import SecretStr
+from sqlalchemy import text
 
-from adapters.store.database import check_sqlite_file, sqlite_file
+from adapters.store.database import check_sqlite_file, create_engine, dialect_of, shown_url, sqlite_file
 from adapters.store.errors import StoreError
-from adapters.store.schema import head_revision, known_revisions
+from adapters.store.schema import current_revision, head_revision, known_revisions
 from bot.settings import Settings
 from pmg_engine.model_sources import (
     ModelUnavailableError,
@@ -157,11 +159,25 @@ def _stored_revision(path: Path) -> str | None:
     return row[0] if row else None
 
 
+PROMOTED = "SELECT version FROM training_runs WHERE promoted AND checkpoint_sha256 IS NOT NULL"
+
+
+async def _server_state(url: str) -> tuple[str | None, str | None]:
+    """A PostgreSQL store's schema revision and promoted checkpoint, read in one read-only transaction."""
+    engine = create_engine(url)
+    try:
+        revision = await current_revision(engine)
+        if revision != head_revision():
+            return revision, None
+        async with engine.connect() as connection:
+            return revision, (await connection.execute(text(PROMOTED))).scalar_one_or_none()
+    finally:
+        await engine.dispose()
+
+
 def _promoted_checkpoint(path: Path) -> str | None:
     with _read_only(path) as connection:
-        row = connection.execute(
-            "SELECT version FROM training_runs WHERE promoted AND checkpoint_sha256 IS NOT NULL"
-        ).fetchone()
+        row = connection.execute(PROMOTED).fetchone()
     return row[0] if row else None
 
 
@@ -169,21 +185,30 @@ def database_checks(settings: Settings) -> list[Check]:
     """Looks at the database without creating, migrating or locking it."""
     section = "database"
     try:
-        path = sqlite_file(settings.database_url)
-        check_sqlite_file(path)
+        if dialect_of(settings.database_url) == "postgresql":
+            revision, version = asyncio.run(_server_state(settings.database_url))
+            checks = [Check(section, "server", True, shown_url(settings.database_url))]
+        else:
+            path = sqlite_file(settings.database_url)
+            check_sqlite_file(path)
+            checks = [Check(section, "file", None, str(path))]
+            if not path.exists():
+                checks.append(
+                    Check(
+                        section,
+                        "schema",
+                        None,
+                        "not created yet; `pmg db upgrade` or the first start makes it",
+                    )
+                )
+                return checks
+            revision = _stored_revision(path)
+            version = _promoted_checkpoint(path) if revision == head_revision() else None
     except StoreError as error:
         return [Check(section, "behavior store", False, str(error))]
-    checks = [Check(section, "file", None, str(path))]
-    if not path.exists():
-        checks.append(
-            Check(section, "schema", None, "not created yet; `pmg db upgrade` or the first start makes it")
-        )
-        return checks
     head = head_revision()
-    revision = _stored_revision(path)
     if revision == head:
         checks.append(Check(section, "schema", True, f"revision {revision} (latest)"))
-        version = _promoted_checkpoint(path)
         detail = (
             f"checkpoint {version}" if version else "no trained checkpoint: generation uses keywords alone"
         )

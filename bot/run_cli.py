@@ -106,6 +106,7 @@ def run(
 ) -> None:
     """Run the bot on Telegram and/or Discord (tokens from PMG_TELEGRAM_TOKEN / PMG_DISCORD_TOKEN)."""
     from adapters.discord.app import DiscordStartError
+    from adapters.store.errors import StoreError
     from adapters.telegram.app import TelegramStartError
     from bot.ray_backend import BackendUnavailable
 
@@ -126,7 +127,7 @@ def run(
 
     try:
         asyncio.run(main())
-    except (TelegramStartError, DiscordStartError, BackendUnavailable) as error:
+    except (TelegramStartError, DiscordStartError, BackendUnavailable, StoreError) as error:
         fail(str(error))
     except asyncio.CancelledError:
         fail("stopped by a second signal before everything was finished", code=EXIT_FORCED)

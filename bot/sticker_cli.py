@@ -119,6 +119,7 @@ def run_sticker(
 ) -> None:
     """Load the engines, make one sticker, write its files, print (or JSON) what happened; `profile`
     and `alpha` override the settings when given."""
+    from adapters.store.errors import StoreError
     from bot.composition import open_store, sticker_backend, sticker_job
     from bot.ray_backend import BackendUnavailable
     from bot.service import ServiceError
@@ -157,7 +158,7 @@ def run_sticker(
 
     try:
         reply = asyncio.run(run())
-    except (NothingToDrawError, BackendUnavailable, ServiceError) as error:
+    except (NothingToDrawError, BackendUnavailable, ServiceError, StoreError) as error:
         fail(str(error))
     path = None
     files_ = reply.result.files

@@ -7,6 +7,7 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import postgres_databases
 import pytest
 
 from adapters.store.behavior_store import SqliteBehaviorStore
@@ -58,9 +59,28 @@ def restored_logging() -> Iterator[None]:
         handler.close()
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked `both_backends` run once on SQLite and once on PostgreSQL, unless `sqlite_only`."""
+    marked = metafunc.definition.get_closest_marker
+    if "db_backend" in metafunc.fixturenames and marked("both_backends") and not marked("sqlite_only"):
+        metafunc.parametrize("db_backend", ["sqlite", "postgresql"], indirect=True)
+
+
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'data' / 'pmg.db'}"
+def db_backend(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def db_url(db_backend: str, tmp_path: Path) -> Iterator[str]:
+    """The store's URL: a file in the test's folder, or a fresh PostgreSQL database dropped after."""
+    if db_backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'data' / 'pmg.db'}"
+        return
+    if postgres_databases.SERVER_URL is None:
+        pytest.skip(postgres_databases.HOW_TO_ENABLE)
+    with postgres_databases.fresh_database(postgres_databases.SERVER_URL) as url:
+        yield url
 
 
 @pytest.fixture

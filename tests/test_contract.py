@@ -19,6 +19,7 @@ from discord_fake import discord_driver
 from telegram_fake import TelegramDriver
 
 DRIVERS = ["memory", "telegram", "discord"]
+pytestmark = pytest.mark.both_backends
 
 
 @pytest.fixture(params=DRIVERS)

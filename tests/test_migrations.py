@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-import sqlite3
+import json
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
+from typer.testing import CliRunner
 
 from adapters.store import schema
 from adapters.store.behavior_store import SqliteBehaviorStore
-from adapters.store.database import create_engine, sqlite_file
+from adapters.store.database import create_engine
 from adapters.store.tables import Base
+from bot.cli import app
 
+pytestmark = pytest.mark.both_backends
 TABLES = {
     "users",
     "chats",
@@ -25,10 +30,14 @@ TABLES = {
 }
 
 
-def _tables(db_url: str) -> set[str]:
-    with sqlite3.connect(sqlite_file(db_url)) as connection:
-        rows = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
-    return {name for (name,) in rows} - {"alembic_version", "sqlite_sequence"}
+async def _tables(db_url: str) -> set[str]:
+    engine = create_engine(db_url)
+    try:
+        async with engine.connect() as connection:
+            names = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
+    finally:
+        await engine.dispose()
+    return set(names) - {"alembic_version", "sqlite_sequence"}
 
 
 async def _revision(db_url: str) -> str | None:
@@ -39,17 +48,17 @@ async def _revision(db_url: str) -> str | None:
         await engine.dispose()
 
 
-async def test_upgrade_downgrade_upgrade_on_a_file_database(db_url: str) -> None:
+async def test_upgrade_downgrade_upgrade(db_url: str) -> None:
     await schema.upgrade(db_url)
-    assert _tables(db_url) == TABLES
+    assert await _tables(db_url) == TABLES
     assert await _revision(db_url) == schema.head_revision()
 
     await schema.downgrade(db_url, "base")
-    assert _tables(db_url) == set()
+    assert await _tables(db_url) == set()
     assert await _revision(db_url) is None
 
     await schema.upgrade(db_url)
-    assert _tables(db_url) == TABLES
+    assert await _tables(db_url) == TABLES
     assert await _revision(db_url) == schema.head_revision()
 
 
@@ -73,3 +82,21 @@ async def test_migrations_match_the_models(db_url: str) -> None:
             assert await connection.run_sync(differences) == []
     finally:
         await engine.dispose()
+
+
+def test_db_commands_and_doctor_read_the_store(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PMG_DB_URL", db_url)
+    runner = CliRunner()
+
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    current = runner.invoke(app, ["db", "current"])
+    doctor = runner.invoke(app, ["doctor", "--json"])
+
+    assert f"revision {schema.head_revision()} (latest)" in current.output
+    checks = {check["name"]: check for check in json.loads(doctor.stdout)["checks"]}
+    assert checks["schema"] == {
+        "section": "database",
+        "name": "schema",
+        "ok": True,
+        "detail": f"revision {schema.head_revision()} (latest)",
+    }

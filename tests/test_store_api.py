@@ -12,6 +12,8 @@ from bot.behavior import CachedPreferences, Consent, GenerationRecord
 from bot.identity import UserKey
 from pmg_engine.behaviors import StickerSent
 
+pytestmark = pytest.mark.both_backends
+
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 

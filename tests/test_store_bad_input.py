@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection
 
 from adapters.store import schema
 from adapters.store.behavior_store import SqliteBehaviorStore
-from adapters.store.database import sqlite_file
+from adapters.store.database import create_engine, dialect_of
 from adapters.store.errors import (
     BlobTooLargeError,
     NotADatabaseError,
@@ -18,6 +19,8 @@ from adapters.store.errors import (
 )
 from bot.identity import UnknownPlatformError, UserKey
 from pmg_engine.behaviors import StickerSent
+
+pytestmark = pytest.mark.both_backends
 
 
 @pytest.fixture(autouse=True)
@@ -101,26 +104,53 @@ async def test_a_file_that_is_not_sqlite_is_refused_and_left_untouched(tmp_path:
     assert sorted(p.name for p in path.parent.iterdir()) == ["notes.db"]
 
 
+async def snapshot(url: str) -> dict[str, object]:
+    """The schema revision, and every table with its columns and rows."""
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+
+            def read(sync: Connection) -> dict[str, object]:
+                tables = sorted(inspect(sync).get_table_names())
+                return {
+                    table: [
+                        [c["name"] for c in inspect(sync).get_columns(table)],
+                        sync.execute(text(f"SELECT * FROM {table} ORDER BY 1")).all(),
+                    ]
+                    for table in tables
+                }
+
+            return await connection.run_sync(read)
+    finally:
+        await engine.dispose()
+
+
 async def test_a_database_from_a_newer_version_is_refused_and_left_untouched(
     db_url: str, tmp_path: Path
 ) -> None:
     await schema.upgrade(db_url)
-    path = sqlite_file(db_url)
-    connection = sqlite3.connect(path, isolation_level=None)
-    connection.execute("UPDATE alembic_version SET version_num = '9999_from_the_future'")
-    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    connection.close()
-    before = path.read_bytes()
+    engine = create_engine(db_url)
+    async with engine.begin() as connection:
+        await connection.execute(text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))
+    await engine.dispose()
+    before = await snapshot(db_url)
 
     with pytest.raises(SchemaTooNewError, match="'9999_from_the_future', unknown to this pmg-stickers"):
         await SqliteBehaviorStore.open(db_url, tmp_path / "blobs")
 
-    assert path.read_bytes() == before
+    assert await snapshot(db_url) == before
 
 
 @pytest.mark.parametrize(
-    "url", ["postgresql+asyncpg://localhost/pmg", "sqlite+aiosqlite://", "sqlite+aiosqlite:///:memory:"]
+    "url",
+    [
+        "mysql+aiomysql://localhost/pmg",
+        "postgresql://localhost/pmg",  # not the asyncpg driver
+        "postgresql+asyncpg://localhost",  # no database
+        "sqlite+aiosqlite://",
+        "sqlite+aiosqlite:///:memory:",
+    ],
 )
 def test_unsupported_database_urls_name_the_setting(url: str) -> None:
     with pytest.raises(UnsupportedDatabaseError, match="PMG_DB_URL"):
-        sqlite_file(url)
+        dialect_of(url)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from adapters.store.behavior_store import SqliteBehaviorStore
 from adapters.store.database import sqlite_file
 from bot.behavior import CachedPreferences, GenerationRecord
 from bot.identity import UserKey
 from pmg_engine.behaviors import StickerSent
 
+pytestmark = pytest.mark.both_backends
 SHARED_IMAGE = b"RIFF-shared-sticker-image"
 
 
@@ -78,6 +81,7 @@ async def test_forget_removes_everything_of_one_user_only(store: SqliteBehaviorS
     assert store.blobs.path(bob_after["sticker_uses"][0]["image_sha256"]).exists()  # shared image stays
 
 
+@pytest.mark.sqlite_only
 async def test_forgotten_text_is_gone_from_the_database_files(
     store: SqliteBehaviorStore, db_url: str, alice: UserKey, bob: UserKey
 ) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Select, delete, func, select, union, update
-from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.store import schema
@@ -115,6 +115,8 @@ class SqliteBehaviorStore:
         self.max_text_chars = max_text_chars
         self.max_blob_bytes = max_blob_bytes
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        # Both dialects' INSERT … ON CONFLICT take the same arguments.
+        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self._checkpoint_retry: asyncio.Task[None] | None = None
 
     @classmethod
@@ -167,7 +169,7 @@ class SqliteBehaviorStore:
         """The one write that creates a user: giving or changing consent (/start's buttons, /consent)."""
         now = utc_now()
         statement = (
-            insert(User)
+            self._insert(User)
             .values(
                 platform=user.platform.value,
                 external_id=user.external_id,
@@ -237,7 +239,7 @@ class SqliteBehaviorStore:
 
     async def _upsert_chat(self, session: AsyncSession, platform: Platform, chat: str) -> int:
         statement = (
-            insert(Chat)
+            self._insert(Chat)
             .values(platform=platform.value, external_id=_chat_ref(chat), created_at=utc_now())
             .on_conflict_do_update(
                 index_elements=[Chat.platform, Chat.external_id], set_={"platform": platform.value}
@@ -470,7 +472,9 @@ class SqliteBehaviorStore:
         truncated: bool = False,
     ) -> Recorded:
         inserted = (
-            await session.execute(insert(table).values(**row).on_conflict_do_nothing().returning(table.id))
+            await session.execute(
+                self._insert(table).values(**row).on_conflict_do_nothing().returning(table.id)
+            )
         ).scalar_one_or_none()
         if inserted is None:  # the platform delivered this one before
             existing = select(table.id).filter_by(**natural_key)
@@ -562,7 +566,7 @@ class SqliteBehaviorStore:
                 "updated_at": utc_now(),
             }
             await session.execute(
-                insert(PreferenceCache)
+                self._insert(PreferenceCache)
                 .values(user_id=user_id, **values)
                 .on_conflict_do_update(index_elements=[PreferenceCache.user_id], set_=values)
             )
@@ -575,7 +579,7 @@ class SqliteBehaviorStore:
         sweep (which runs under the same lock) from unlinking the file before the row references it."""
         sha256 = self.blobs.write(data)
         row = {"sha256": sha256, "size": len(data), "mime": _short(mime, 64), "created_at": utc_now()}
-        await session.execute(insert(Blob).values(**row).on_conflict_do_nothing())
+        await session.execute(self._insert(Blob).values(**row).on_conflict_do_nothing())
         return sha256
 
     async def _drop_orphans(self, session: AsyncSession, hashes: Iterable[str | None]) -> int:
@@ -796,8 +800,9 @@ class SqliteBehaviorStore:
 
     async def _checkpoint_wal(self) -> None:
         """Copy the WAL into the main file and empty it, so deleted text survives in neither. A reader
-        can block it; then it is retried in the background until it succeeds."""
-        if await self._try_checkpoint():
+        can block it; then it is retried in the background until it succeeds. PostgreSQL has no WAL file
+        of deleted text to empty: its dead tuples wait for autovacuum (README: Running on PostgreSQL)."""
+        if self.engine.dialect.name != "sqlite" or await self._try_checkpoint():
             return
         log.warning("WAL checkpoint after a deletion was blocked by a reader; retrying in the background")
         if self._checkpoint_retry is None or self._checkpoint_retry.done():

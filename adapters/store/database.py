@@ -1,4 +1,15 @@
-"""SQLite engines that are safe under concurrent async writers: WAL, busy timeout, BEGIN IMMEDIATE."""
+"""The store's engines, one per dialect, equally safe under concurrent async writers.
+
+The dialect seam: every SQLite-only mechanism and its PostgreSQL counterpart sits here.
+- WAL + busy_timeout (readers never block the writer, a writer waits for the lock): PostgreSQL's MVCC
+  gives both; nothing to set.
+- BEGIN IMMEDIATE (a write transaction takes the write lock before it reads, so read-modify-write
+  loses no update): a transaction-level advisory lock taken as the write transaction's first statement;
+  writers queue on it as they do on SQLite's lock, readers never do.
+- secure_delete (deleted rows overwritten in the file): no counterpart; a deleted row stays as a dead
+  tuple until autovacuum reclaims it (README: Running on PostgreSQL).
+- foreign_keys=ON per connection: PostgreSQL always enforces them.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +19,53 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from adapters.store.errors import NotADatabaseError, UnsupportedDatabaseError
+from adapters.store.errors import DatabaseUnavailableError, NotADatabaseError, UnsupportedDatabaseError
 
 BUSY_TIMEOUT_MS = 30_000
+WRITE_LOCK_KEY = 0x706D67  # "pmg": the advisory lock every PostgreSQL write transaction takes first
+SUPPORTED = "sqlite+aiosqlite:///path/to/pmg.db or postgresql+asyncpg://user@host/db"
 SQLITE_HEADER = b"SQLite format 3\x00"
 # Execution option that makes a transaction take the write lock up front.
 WRITE = {"pmg_write": True}
 
 
+def shown_url(url: str) -> str:
+    """The URL as errors and logs may show it: no password."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def dialect_of(url: str) -> str:
+    """`sqlite` or `postgresql`, for the two URL forms the store supports."""
+    parsed = make_url(url)
+    pair = (parsed.get_backend_name(), parsed.get_driver_name())
+    if pair == ("postgresql", "asyncpg") and parsed.database:
+        return "postgresql"
+    if pair == ("sqlite", "aiosqlite"):
+        sqlite_file(url)
+        return "sqlite"
+    raise UnsupportedDatabaseError(f"PMG_DB_URL={shown_url(url)!r} is not supported: use {SUPPORTED}")
+
+
+async def ensure_reachable(engine: AsyncEngine, url: str) -> None:
+    """One connection, opened and closed: a server that is down, a refused login or a missing database
+    become one line that names the database (never its password)."""
+    try:
+        async with engine.connect():
+            pass
+    except (OSError, DBAPIError) as error:
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+        raise DatabaseUnavailableError(f"cannot reach the database {shown_url(url)}: {reason}") from None
+
+
 def sqlite_file(url: str) -> Path:
     """The database file of a `sqlite+aiosqlite:///path` URL."""
     parsed = make_url(url)
-    shown = parsed.render_as_string(hide_password=True)  # errors reach the terminal and the log
+    shown = shown_url(url)  # errors reach the terminal and the log
     if parsed.get_backend_name() != "sqlite" or parsed.get_driver_name() != "aiosqlite":
-        raise UnsupportedDatabaseError(
-            f"PMG_DB_URL={shown!r} is not supported: use sqlite+aiosqlite:///path/to/pmg.db"
-        )
+        raise UnsupportedDatabaseError(f"PMG_DB_URL={shown!r} is not supported: use {SUPPORTED}")
     if not parsed.database or parsed.database == ":memory:" or parsed.database.startswith("file:"):
         raise UnsupportedDatabaseError(
             f"PMG_DB_URL={shown!r} names no database file: use sqlite+aiosqlite:///path/to/pmg.db"
@@ -58,7 +98,26 @@ def private_file(path: Path) -> None:
 
 
 def create_engine(url: str, *, foreign_keys: bool = True) -> AsyncEngine:
-    """An engine whose transactions are DEFERRED for reads and IMMEDIATE with `WRITE` options.
+    """An engine whose transactions with the `WRITE` execution option take the write lock first."""
+    if dialect_of(url) == "postgresql":
+        return _postgresql_engine(url)
+    return _sqlite_engine(url, foreign_keys=foreign_keys)
+
+
+def _postgresql_engine(url: str) -> AsyncEngine:
+    # pool_pre_ping: a connection the server dropped (a restart) is replaced, not handed to a request.
+    engine = create_async_engine(url, pool_pre_ping=True)
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(connection: Connection) -> None:
+        if connection.get_execution_options().get("pmg_write"):
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+
+    return engine
+
+
+def _sqlite_engine(url: str, *, foreign_keys: bool) -> AsyncEngine:
+    """Transactions DEFERRED for reads and IMMEDIATE with `WRITE` options.
 
     Deferred transactions that read and then write lose updates under concurrent writers
     (SQLITE_BUSY on lock upgrade, which no busy timeout waits for); IMMEDIATE queues them instead.

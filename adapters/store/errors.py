@@ -14,7 +14,11 @@ class SchemaTooNewError(StoreError):
 
 
 class UnsupportedDatabaseError(StoreError):
-    """PMG_DB_URL is not a SQLite file URL."""
+    """PMG_DB_URL is neither a SQLite file URL nor a PostgreSQL (asyncpg) one."""
+
+
+class DatabaseUnavailableError(StoreError):
+    """The database server is down, unreachable, or refuses the login or the database name."""
 
 
 class BlobTooLargeError(StoreError):

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import migrations
-from adapters.store.database import WRITE, create_engine, sqlite_file
+from adapters.store.database import WRITE, create_engine, dialect_of, ensure_reachable, shown_url, sqlite_file
 from adapters.store.errors import SchemaTooNewError, StoreError
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
@@ -37,6 +37,11 @@ def known_revisions() -> set[str]:
     return {script.revision for script in ScriptDirectory(str(MIGRATIONS_DIR)).walk_revisions()}
 
 
+def store_name(url: str) -> str:
+    """What messages call the store: its file, or its URL without the password."""
+    return str(sqlite_file(url)) if dialect_of(url) == "sqlite" else shown_url(url)
+
+
 def _current(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
@@ -47,13 +52,14 @@ def _refuse_unknown_revision(connection: Connection, url: str) -> None:
         return
     if revision not in known_revisions():
         raise SchemaTooNewError(
-            f"{sqlite_file(url)} has schema revision {revision!r}, unknown to this pmg-stickers "
+            f"{store_name(url)} has schema revision {revision!r}, unknown to this pmg-stickers "
             f"(it knows up to {head_revision()!r}): it was made by a newer version and was left "
-            "untouched. Upgrade pmg-stickers, or point PMG_DB_URL at another file."
+            "untouched. Upgrade pmg-stickers, or point PMG_DB_URL at another database."
         )
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
+    await ensure_reachable(engine, engine.url.render_as_string(hide_password=False))
     async with engine.connect() as connection:
         return await connection.run_sync(_current)
 
@@ -62,6 +68,7 @@ async def _migrate(url: str, action: str, revision: str) -> None:
     # Batch migrations copy tables; with foreign keys on, dropping the old copy would cascade.
     engine = create_engine(url, foreign_keys=False)
     try:
+        await ensure_reachable(engine, url)
         async with engine.connect() as connection:
             connection = await connection.execution_options(**WRITE)
             await connection.run_sync(_refuse_unknown_revision, url)
@@ -77,6 +84,8 @@ async def _migrate(url: str, action: str, revision: str) -> None:
 
             await connection.run_sync(run)
             await connection.commit()
+            if dialect_of(url) != "sqlite":
+                return  # PostgreSQL checked every foreign key as the migration ran
             violations = (await connection.execute(text("PRAGMA foreign_key_check"))).all()
             if violations:
                 raise StoreError(f"migration left {len(violations)} foreign-key violations: {violations[:3]}")
