@@ -17,6 +17,7 @@ from adapters.store.database import create_engine
 from adapters.store.errors import StoreError
 from bot.chat_cli import chat
 from bot.cli_support import configure_logging, fail, load_keyword_engine, load_settings, out
+from bot.composition import server_options
 from bot.doctor import run_doctor
 from bot.eval_cli import eval_app
 from bot.mood_cli import mood_app
@@ -24,6 +25,7 @@ from bot.retrain_cli import run_retrain
 from bot.run_cli import run
 from bot.serve_cli import serve
 from bot.service_bench import bench_app
+from bot.settings import Settings
 from bot.sticker_cli import demo, sticker
 
 # A traceback with locals could print a token or a user's text held in some frame: never show locals.
@@ -87,28 +89,30 @@ def _run_store_task(task: Coroutine[Any, Any, None]) -> None:
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
     """Create the database or bring it to the latest schema (also done on every start)."""
-    url = load_settings().database_url
-    _run_store_task(schema.upgrade(url, revision))
-    _print_revision(url)
+    settings = load_settings()
+    _run_store_task(schema.upgrade(settings.database_url, revision, server=server_options(settings)))
+    _print_revision(settings)
 
 
 @db_app.command("downgrade")
 def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, `base` for empty.")]) -> None:
     """Take the schema back to an older revision (data in dropped tables is lost)."""
-    url = load_settings().database_url
-    _run_store_task(schema.downgrade(url, revision))
-    _print_revision(url)
+    settings = load_settings()
+    _run_store_task(schema.downgrade(settings.database_url, revision, server=server_options(settings)))
+    _print_revision(settings)
 
 
 @db_app.command("current")
 def db_current() -> None:
     """Print the database file and its schema revision."""
-    _print_revision(load_settings().database_url)
+    _print_revision(load_settings())
 
 
-def _print_revision(url: str) -> None:
+def _print_revision(settings: Settings) -> None:
+    url = settings.database_url
+
     async def revision() -> str | None:
-        engine = create_engine(url)
+        engine = create_engine(url, server=server_options(settings))
         try:
             return await schema.current_revision(engine)
         finally:

@@ -12,6 +12,7 @@ from bot.settings import Settings
 
 if TYPE_CHECKING:
     from adapters.store.behavior_store import SqliteBehaviorStore
+    from adapters.store.database import ServerOptions
     from bot.personalization import Stage1
     from bot.ray_backend import RayStickerBackend
     from bot.service import StickerService
@@ -100,6 +101,13 @@ def sticker_job(settings: Settings) -> StickerJob:
     )
 
 
+def server_options(settings: Settings) -> ServerOptions:
+    """How the store connects to a PostgreSQL server (unused on SQLite)."""
+    from adapters.store.database import ServerOptions
+
+    return ServerOptions(settings.db_pool_size, settings.db_statement_timeout_s, settings.db_ssl_mode)
+
+
 async def open_store(settings: Settings) -> SqliteBehaviorStore:
     """The behavior store the settings name, with their limits on message text and files; the data
     dir (database, blobs, users' files) is made readable by its owner alone."""
@@ -112,6 +120,7 @@ async def open_store(settings: Settings) -> SqliteBehaviorStore:
         settings.blob_dir,
         max_text_chars=settings.max_message_chars,
         max_blob_bytes=settings.max_blob_bytes,
+        server=server_options(settings),
     )
 
 

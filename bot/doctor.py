@@ -162,9 +162,11 @@ def _stored_revision(path: Path) -> str | None:
 PROMOTED = "SELECT version FROM training_runs WHERE promoted AND checkpoint_sha256 IS NOT NULL"
 
 
-async def _server_state(url: str) -> tuple[str | None, str | None]:
-    """A PostgreSQL store's schema revision and promoted checkpoint, read in one read-only transaction."""
-    engine = create_engine(url)
+async def _server_state(settings: Settings) -> tuple[str | None, str | None]:
+    """A PostgreSQL store's schema revision and promoted checkpoint."""
+    from bot.composition import server_options
+
+    engine = create_engine(settings.database_url, server=server_options(settings))
     try:
         revision = await current_revision(engine)
         if revision != head_revision():
@@ -186,7 +188,7 @@ def database_checks(settings: Settings) -> list[Check]:
     section = "database"
     try:
         if dialect_of(settings.database_url) == "postgresql":
-            revision, version = asyncio.run(_server_state(settings.database_url))
+            revision, version = asyncio.run(_server_state(settings))
             checks = [Check(section, "server", True, shown_url(settings.database_url))]
         else:
             path = sqlite_file(settings.database_url)

@@ -162,6 +162,13 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(
         4096, ge=16, description="Longer message text is stored as a prefix of this length, flagged."
     )
+    db_pool_size: int = Field(5, ge=1, description="PostgreSQL: connections each process keeps open.")
+    db_statement_timeout_s: float = Field(
+        30.0, gt=0, description="PostgreSQL: a statement running longer is cancelled (not migrations)."
+    )
+    db_ssl_mode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = Field(
+        "prefer", description="PostgreSQL: TLS to the server, libpq's sslmode words."
+    )
     max_blob_bytes: int = Field(
         8 * 1024 * 1024, ge=1024, description="Largest file (sticker image, checkpoint part) accepted."
     )

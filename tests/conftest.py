@@ -60,9 +60,14 @@ def restored_logging() -> Iterator[None]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Tests marked `both_backends` run once on SQLite and once on PostgreSQL, unless `sqlite_only`."""
+    """Tests marked `both_backends` run once on SQLite and once on PostgreSQL; `sqlite_only` or
+    `postgresql_only` narrow one test to one of them."""
     marked = metafunc.definition.get_closest_marker
-    if "db_backend" in metafunc.fixturenames and marked("both_backends") and not marked("sqlite_only"):
+    if "db_backend" not in metafunc.fixturenames or not marked("both_backends"):
+        return
+    if marked("postgresql_only"):
+        metafunc.parametrize("db_backend", ["postgresql"], indirect=True)
+    elif not marked("sqlite_only"):
         metafunc.parametrize("db_backend", ["sqlite", "postgresql"], indirect=True)
 
 

@@ -1,4 +1,5 @@
-"""SQLite under concurrent async writers: pragmas in force, no lost read-modify-write updates."""
+"""The store under concurrent async writers, on both backends: no lost read-modify-write updates; the
+SQLite pragmas and the PostgreSQL statement timeout in force."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from contextlib import AbstractAsyncContextManager
 
 import pytest
 from sqlalchemy import select, text, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.store.behavior_store import SqliteBehaviorStore
+from adapters.store.database import ServerOptions, create_engine
 from adapters.store.tables import User
 from bot.identity import UserKey
 
@@ -90,3 +92,17 @@ async def test_concurrent_recording_keeps_every_message(store: SqliteBehaviorSto
 
     assert (await store.counts())["messages"] == WRITERS * TRANSACTIONS
     assert await store.behavior_watermark(alice) == WRITERS * TRANSACTIONS
+
+
+@pytest.mark.postgresql_only
+async def test_a_statement_past_the_timeout_is_cancelled(db_url: str) -> None:
+    """PMG_DB_STATEMENT_TIMEOUT_S reaches the server: a statement that runs longer is stopped there."""
+    engine = create_engine(
+        db_url, server=ServerOptions(pool_size=1, statement_timeout_s=0.2, ssl_mode="disable")
+    )
+    try:
+        async with engine.connect() as connection:
+            with pytest.raises(DBAPIError, match="statement timeout"):
+                await connection.execute(text("SELECT pg_sleep(2)"))
+    finally:
+        await engine.dispose()

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.store import schema
 from adapters.store.blob_files import BlobFiles
-from adapters.store.database import BUSY_TIMEOUT_MS, WRITE, create_engine
+from adapters.store.database import BUSY_TIMEOUT_MS, WRITE, ServerOptions, create_engine
 from adapters.store.errors import BlobTooLargeError, StoreError
 from adapters.store.tables import (
     Base,
@@ -127,11 +127,12 @@ class SqliteBehaviorStore:
         *,
         max_text_chars: int = 4096,
         max_blob_bytes: int = 8 * 1024 * 1024,
+        server: ServerOptions | None = None,
     ) -> SqliteBehaviorStore:
-        """Open the store, applying pending migrations first (refusing foreign or newer files)."""
-        await schema.upgrade(url)
+        """Open the store, applying pending migrations first (refusing foreign or newer databases)."""
+        await schema.upgrade(url, server=server)
         return cls(
-            create_engine(url),
+            create_engine(url, server=server),
             BlobFiles(blob_dir),
             max_text_chars=max_text_chars,
             max_blob_bytes=max_blob_bytes,

@@ -14,6 +14,7 @@ The dialect seam: every SQLite-only mechanism and its PostgreSQL counterpart sit
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -97,16 +98,34 @@ def private_file(path: Path) -> None:
     path.chmod(0o600)
 
 
-def create_engine(url: str, *, foreign_keys: bool = True) -> AsyncEngine:
+@dataclass(frozen=True)
+class ServerOptions:
+    """How to connect to a PostgreSQL server (SQLite has none of these): PMG_DB_POOL_SIZE,
+    PMG_DB_STATEMENT_TIMEOUT_S, PMG_DB_SSL_MODE."""
+
+    pool_size: int = 5
+    statement_timeout_s: float | None = 30.0  # None: no limit (migrations may rewrite big tables)
+    ssl_mode: str = "prefer"  # libpq's sslmode words, which asyncpg takes
+
+
+def create_engine(url: str, *, foreign_keys: bool = True, server: ServerOptions | None = None) -> AsyncEngine:
     """An engine whose transactions with the `WRITE` execution option take the write lock first."""
     if dialect_of(url) == "postgresql":
-        return _postgresql_engine(url)
+        return _postgresql_engine(url, server or ServerOptions())
     return _sqlite_engine(url, foreign_keys=foreign_keys)
 
 
-def _postgresql_engine(url: str) -> AsyncEngine:
+def _postgresql_engine(url: str, server: ServerOptions) -> AsyncEngine:
+    settings = {}
+    if server.statement_timeout_s is not None:
+        settings["statement_timeout"] = str(round(server.statement_timeout_s * 1000))  # milliseconds
     # pool_pre_ping: a connection the server dropped (a restart) is replaced, not handed to a request.
-    engine = create_async_engine(url, pool_pre_ping=True)
+    engine = create_async_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=server.pool_size,
+        connect_args={"ssl": server.ssl_mode, "server_settings": settings},
+    )
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(connection: Connection) -> None:

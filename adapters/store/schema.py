@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from alembic import command
@@ -13,7 +14,15 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import migrations
-from adapters.store.database import WRITE, create_engine, dialect_of, ensure_reachable, shown_url, sqlite_file
+from adapters.store.database import (
+    WRITE,
+    ServerOptions,
+    create_engine,
+    dialect_of,
+    ensure_reachable,
+    shown_url,
+    sqlite_file,
+)
 from adapters.store.errors import SchemaTooNewError, StoreError
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
@@ -64,9 +73,12 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         return await connection.run_sync(_current)
 
 
-async def _migrate(url: str, action: str, revision: str) -> None:
-    # Batch migrations copy tables; with foreign keys on, dropping the old copy would cascade.
-    engine = create_engine(url, foreign_keys=False)
+async def _migrate(url: str, action: str, revision: str, server: ServerOptions | None) -> None:
+    # Batch migrations copy tables; with foreign keys on, dropping the old copy would cascade. No
+    # statement timeout: rewriting a big table may take longer than any request should.
+    engine = create_engine(
+        url, foreign_keys=False, server=replace(server or ServerOptions(), statement_timeout_s=None)
+    )
     try:
         await ensure_reachable(engine, url)
         async with engine.connect() as connection:
@@ -93,9 +105,9 @@ async def _migrate(url: str, action: str, revision: str) -> None:
         await engine.dispose()
 
 
-async def upgrade(url: str, revision: str = "head") -> None:
-    await _migrate(url, "upgrade", revision)
+async def upgrade(url: str, revision: str = "head", *, server: ServerOptions | None = None) -> None:
+    await _migrate(url, "upgrade", revision, server)
 
 
-async def downgrade(url: str, revision: str) -> None:
-    await _migrate(url, "downgrade", revision)
+async def downgrade(url: str, revision: str, *, server: ServerOptions | None = None) -> None:
+    await _migrate(url, "downgrade", revision, server)
