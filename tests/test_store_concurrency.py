@@ -4,8 +4,10 @@ SQLite pragmas and the PostgreSQL statement timeout in force."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text, update
@@ -106,3 +108,52 @@ async def test_a_statement_past_the_timeout_is_cancelled(db_url: str) -> None:
                 await connection.execute(text("SELECT pg_sleep(2)"))
     finally:
         await engine.dispose()
+
+
+WRITER_PROCESS = """
+import asyncio, sys
+from pathlib import Path
+from adapters.store.behavior_store import SqliteBehaviorStore
+from bot.identity import UserKey
+
+async def main(url, blobs, name):
+    store = await SqliteBehaviorStore.open(url, Path(blobs))
+    user = UserKey.of("telegram", 7)
+    for index in range(100):
+        await store.record_message(user, "chat", f"{name} {index}", message_id=f"{name}-{index}")
+        async with store.write_transaction() as session:  # a read-modify-write beside each message
+            seq = (await session.execute(select(User.behavior_seq).where(User.external_id == "7"))).scalar_one()
+            await session.execute(update(User).where(User.external_id == "7").values(behavior_seq=seq + 1))
+    await store.close()
+
+from sqlalchemy import select, update
+from adapters.store.tables import User
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
+async def test_two_processes_write_one_database_at_once(
+    store: SqliteBehaviorStore, db_url: str, tmp_path: Path
+) -> None:
+    user = UserKey.of("telegram", 7)
+    await store.set_consent(user, personalize=True)
+    before = await store.behavior_watermark(user)
+
+    writers = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            WRITER_PROCESS,
+            db_url,
+            str(tmp_path / "blobs"),
+            name,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for name in ("first", "second")
+    ]
+    results = [await writer.communicate() for writer in writers]
+
+    assert [writer.returncode for writer in writers] == [0, 0], [err.decode()[-2000:] for _, err in results]
+    assert (await store.counts())["messages"] == 200
+    # each message bumps the watermark once, each read-modify-write once more: none lost
+    assert await store.behavior_watermark(user) == before + 400
