@@ -10,6 +10,14 @@ from bot.identity import UserKey
 from pmg_engine.behaviors import StickerSent
 
 
+class StoreUnavailable(Exception):
+    """The store cannot be reached right now (its database server is down or unreachable): nothing was
+    saved or read. The bot tells the user and keeps running; the store reconnects when it returns."""
+
+
+CANT_SAVE = "I can't save anything right now (my database is unreachable); please try again in a minute."
+
+
 @dataclass(frozen=True)
 class Behavior:
     """One item of a user's history: a message they wrote or a sticker/emoji they sent."""

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from bot.behavior import CANT_SAVE, StoreUnavailable
 from bot.chat import Button, ChatPlatform, IncomingMessage, IncomingSticker, image_problem
 from bot.export_archive import ARCHIVE_NAME, export_archive
 from bot.identity import Platform, UserKey
@@ -122,7 +123,21 @@ class StickerBot:
     # --- routing ---------------------------------------------------------------------------
 
     async def dispatch(self, platform: ChatPlatform, message: IncomingMessage) -> None:
-        """A command runs its use case; any other message is recorded (with consent)."""
+        """A command runs its use case; any other message is recorded (with consent). A store that
+        cannot be reached is said to the user, not raised: the bot keeps running."""
+        try:
+            await self._dispatch(platform, message)
+        except StoreUnavailable as error:
+            log.warning(
+                "%s from %s not handled: %s",
+                "command" if message.text.startswith("/") else "message",
+                message.user,
+                error,
+            )
+            if message.text.strip().startswith("/"):  # a plain message gets no reply from the bot anyway
+                await platform.send_text(message.chat, CANT_SAVE)
+
+    async def _dispatch(self, platform: ChatPlatform, message: IncomingMessage) -> None:
         # Cleaned once here (valid UTF-8, no NULs, bounded): a command's argument reaches the models.
         message = replace(message, text=clean_text(message.text, self.settings.max_message_chars).text)
         text = message.text.strip()
@@ -153,6 +168,13 @@ class StickerBot:
 
     async def on_button(self, platform: ChatPlatform, user: UserKey, chat: str, action: str) -> None:
         """A pressed button: consent choices and the /forget confirmation."""
+        try:
+            await self._on_button(platform, user, chat, action)
+        except StoreUnavailable as error:
+            log.warning("button %r of %s not handled: %s", action, user, error)
+            await platform.send_text(chat, CANT_SAVE)
+
+    async def _on_button(self, platform: ChatPlatform, user: UserKey, chat: str, action: str) -> None:
         if not self.may_press(user, action):
             await platform.send_text(chat, "That question was for someone else; ask me yourself.")
             return
@@ -201,12 +223,27 @@ class StickerBot:
         """An edited message: the stored text follows the edit (only messages already kept)."""
         if message.message_id is None or not message.text.strip() or message.text.lstrip().startswith("/"):
             return
-        if (await self.store.get_consent(message.user)).personalize:
-            await self.store.edit_message(message.user, message.chat, message.message_id, message.text)
+        try:
+            if (await self.store.get_consent(message.user)).personalize:
+                await self.store.edit_message(message.user, message.chat, message.message_id, message.text)
+        except StoreUnavailable as error:  # the platform sends no retry: say so where an operator looks
+            log.error(
+                "the edit of message %s by %s was not applied: %s", message.message_id, message.user, error
+            )
 
     async def deleted(self, platform: Platform, chat: str, message_id: str) -> None:
         """A message deleted on the platform is deleted here too."""
-        removed = await self.store.delete_message(platform, chat, message_id)
+        try:
+            removed = await self.store.delete_message(platform, chat, message_id)
+        except StoreUnavailable as error:  # the platform sends no retry: say so where an operator looks
+            log.error(
+                "the deletion of message %s in %s:%s was not applied: %s",
+                message_id,
+                platform.value,
+                chat,
+                error,
+            )
+            return
         if removed:
             log.info("deleted message %s in %s:%s (%d rows)", message_id, platform.value, chat, removed)
 
@@ -322,6 +359,8 @@ class StickerBot:
         except ServiceError as error:
             await platform.send_text(message.chat, f"Sorry, {error}.")
             return
+        except StoreUnavailable:
+            raise  # dispatch answers it
         except Exception:
             log.exception("/sticker %s failed for %s", request_id, message.user)
             await platform.send_text(

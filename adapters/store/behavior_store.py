@@ -12,12 +12,13 @@ from typing import Any
 
 from sqlalchemy import Select, delete, func, select, union, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.store import schema
 from adapters.store.blob_files import BlobFiles
 from adapters.store.database import BUSY_TIMEOUT_MS, WRITE, ServerOptions, create_engine
-from adapters.store.errors import BlobTooLargeError, StoreError
+from adapters.store.errors import BlobTooLargeError, DatabaseUnavailableError, StoreError
 from adapters.store.tables import (
     Base,
     Blob,
@@ -154,15 +155,35 @@ class SqliteBehaviorStore:
 
     @asynccontextmanager
     async def write_transaction(self) -> AsyncIterator[AsyncSession]:
-        """A transaction that takes SQLite's write lock first (BEGIN IMMEDIATE): no lost updates."""
-        async with self._sessions() as session, session.begin():
+        """A transaction that takes the write lock first (database.py): no lost updates."""
+        async with self._reachable(), self._sessions() as session, session.begin():
             await session.connection(execution_options=WRITE)
             yield session
 
     @asynccontextmanager
     async def read_transaction(self) -> AsyncIterator[AsyncSession]:
-        async with self._sessions() as session, session.begin():
+        async with self._reachable(), self._sessions() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def _reachable(self) -> AsyncIterator[None]:
+        """A server that went away (refused connection, a connection dropped mid-transaction) becomes
+        DatabaseUnavailableError: the transaction is rolled back, the bot says it can't save right now,
+        and the pool reconnects (pre-ping) once the server is back."""
+        try:
+            yield
+        except OSError as error:
+            raise self._unavailable(error) from None
+        except DBAPIError as error:
+            if not error.connection_invalidated and not isinstance(error.orig, OSError | ConnectionError):
+                raise
+            raise self._unavailable(error) from None
+
+    def _unavailable(self, error: BaseException) -> DatabaseUnavailableError:
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+        log.warning("the database is unreachable: %s", reason)
+        shown = self.engine.url.render_as_string(hide_password=True)
+        return DatabaseUnavailableError(f"cannot reach the database {shown}: {reason}")
 
     # --- users and consent -------------------------------------------------------------
 

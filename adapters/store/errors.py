@@ -1,5 +1,7 @@
 """Errors of the behavior store, each with a message a person can act on."""
 
+from bot.behavior import StoreUnavailable
+
 
 class StoreError(Exception):
     """Base of every error the behavior store raises on purpose."""
@@ -17,7 +19,7 @@ class UnsupportedDatabaseError(StoreError):
     """PMG_DB_URL is neither a SQLite file URL nor a PostgreSQL (asyncpg) one."""
 
 
-class DatabaseUnavailableError(StoreError):
+class DatabaseUnavailableError(StoreError, StoreUnavailable):
     """The database server is down, unreachable, or refuses the login or the database name."""
 
 
