@@ -294,7 +294,10 @@ class StickerBot:
     async def export(self, platform: ChatPlatform, message: IncomingMessage, _: str) -> None:
         """Everything stored about the user: the data as JSON and their images, in one zip."""
         data = await self.store.export_user(message.user)
-        archive = await asyncio.to_thread(export_archive, data, self.store.read_blob)
+        images = {
+            blob["sha256"]: await self.store.read_blob(blob["sha256"]) for blob in data.get("blobs", [])
+        }
+        archive = await asyncio.to_thread(export_archive, data, images.__getitem__)
         await platform.send_file(message.chat, ARCHIVE_NAME, archive)
 
     async def forget(self, platform: ChatPlatform, message: IncomingMessage, _: str) -> None:

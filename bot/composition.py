@@ -121,6 +121,7 @@ async def open_store(settings: Settings) -> SqliteBehaviorStore:
         max_text_chars=settings.max_message_chars,
         max_blob_bytes=settings.max_blob_bytes,
         server=server_options(settings),
+        blob_store=settings.blob_store,
     )
 
 

@@ -69,7 +69,7 @@ async def load_examples(
     async for example in store.iter_training_examples(history_limit=history_items):
         try:
             image = Image.open(
-                io.BytesIO(store.read_blob(example.target_image_sha256)), formats=STICKER_FORMATS
+                io.BytesIO(await store.read_blob(example.target_image_sha256)), formats=STICKER_FORMATS
             )
             image.load()
         except (OSError, UnidentifiedImageError, StoreError) as error:
@@ -252,7 +252,7 @@ async def retrain(
             "no training examples: a user counts once they consented to training and sent ≥ 2 stickers with images"
         )
     promoted = await store.promoted_checkpoint()
-    promoted_path = (promoted[0], store.blobs.path(promoted[1])) if promoted else None
+    promoted_path = (promoted[0], await store.blob_file(promoted[1])) if promoted else None
     config = {"profile": settings.profile, "steps": steps or settings.train_steps, "resume": resume}
     version = new_version()
     run_id = await store.start_training_run(version, config)

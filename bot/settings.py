@@ -162,6 +162,11 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(
         4096, ge=16, description="Longer message text is stored as a prefix of this length, flagged."
     )
+    blob_store: Literal["files", "database"] | None = Field(
+        None,
+        description="Where images and checkpoints are kept: files beside the database, or rows in it; "
+        "unset: files on SQLite, database on PostgreSQL (front ends on several hosts share them).",
+    )
     db_pool_size: int = Field(5, ge=1, description="PostgreSQL: connections each process keeps open.")
     db_statement_timeout_s: float = Field(
         30.0, gt=0, description="PostgreSQL: a statement running longer is cancelled (not migrations)."

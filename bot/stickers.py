@@ -105,7 +105,7 @@ async def make_sticker(
         alpha=alpha,
         seed=job.seed if seed is None else seed,
         personalized=bool(context.history),
-        checkpoint=(promoted[0], store.blobs.path(promoted[1])) if promoted else None,
+        checkpoint=(promoted[0], await store.blob_file(promoted[1])) if promoted else None,
     )
     outcome = await service.request(user, request, progress=progress, deadline_s=deadline_s)
     understanding, result = outcome.understanding, outcome.result

@@ -24,6 +24,7 @@ TABLES = {
     "messages",
     "sticker_uses",
     "blobs",
+    "blob_bytes",
     "generations",
     "preference_cache",
     "training_runs",

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from store_helpers import stored_blobs
 from test_chat_commands import HeldService, says
 
 from adapters.console.terminal import ConsolePlatform
@@ -42,12 +43,6 @@ def unzip(data: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:
     return json.loads(files.pop("pmg-stickers-export.json")), files
 
 
-def blob_files(store: SqliteBehaviorStore) -> list[Path]:
-    return (
-        [path for path in store.blobs.root.rglob("*") if path.is_file()] if store.blobs.root.exists() else []
-    )
-
-
 async def test_a_sticker_download_racing_forget_leaves_nothing_behind(
     bot: StickerBot, store: SqliteBehaviorStore
 ) -> None:
@@ -63,7 +58,7 @@ async def test_a_sticker_download_racing_forget_leaves_nothing_behind(
 
     assert "everything I stored about you is deleted" in platform.last("text").text
     assert await store.counts() == {"users": 0, "messages": 0, "sticker_uses": 0, "generations": 0}
-    assert blob_files(store) == []
+    assert await stored_blobs(store) == set()
 
 
 async def test_forget_while_drawing_for_a_user_without_consent_leaves_nothing(
@@ -83,7 +78,7 @@ async def test_forget_while_drawing_for_a_user_without_consent_leaves_nothing(
 
     assert platform.last("sticker").data  # made from the mood alone: still theirs to have
     assert await store.counts() == {"users": 0, "messages": 0, "sticker_uses": 0, "generations": 0}
-    assert blob_files(store) == []
+    assert await stored_blobs(store) == set()
 
 
 async def test_no_thanks_deletes_what_was_kept_and_says_what(
@@ -105,7 +100,7 @@ async def test_no_thanks_deletes_what_was_kept_and_says_what(
     exported, images = unzip(platform.last("file").data)
     assert [exported[name] for name in ("messages", "sticker_uses", "generations", "blobs")] == [[]] * 4
     assert exported["preference_keywords"] == [] and images == {}
-    assert blob_files(store) == []
+    assert await stored_blobs(store) == set()
 
 
 async def test_personalize_only_deletes_the_kept_sticker_images(
@@ -120,7 +115,7 @@ async def test_personalize_only_deletes_the_kept_sticker_images(
     assert "Deleted: 1 sticker image." in platform.last("text").text
     [use] = await store.recent_history(ANN, 10)
     assert use.kind == "sticker" and use.image_sha256 is None
-    assert blob_files(store) == []
+    assert await stored_blobs(store) == set()
 
 
 async def test_a_sticker_for_earlier_messages_names_them_and_keeps_no_copy(
@@ -156,7 +151,7 @@ async def test_export_is_a_zip_with_the_users_images(bot: StickerBot, store: Sql
     made = exported["generations"][0]["chosen_sha256"]
     assert {blob["file"] for blob in exported["blobs"]} == set(images)
     by_hash = {blob["sha256"]: images[blob["file"]] for blob in exported["blobs"]}
-    assert by_hash[sent_image] == store.read_blob(sent_image)
+    assert by_hash[sent_image] == await store.read_blob(sent_image)
     assert Image.open(io.BytesIO(by_hash[made])).format == "WEBP"
     assert by_hash[made] == platform.last("sticker").data
 

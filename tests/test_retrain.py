@@ -135,7 +135,7 @@ def test_pmg_retrain_prints_one_json_object(
 async def test_a_skipped_example_is_counted_never_named(demo_store: SqliteBehaviorStore) -> None:
     """Issue 12 item 7: the notes are stored with the training run, which outlives a user's /forget."""
     [example, *_] = [example async for example in demo_store.iter_training_examples()]
-    demo_store.blobs.path(example.target_image_sha256).write_bytes(b"damaged on disk")
+    (await demo_store.blob_file(example.target_image_sha256)).write_bytes(b"damaged on disk")
     notes: list[str] = []
 
     examples = await load_examples(demo_store, history_items=10, notes=notes)

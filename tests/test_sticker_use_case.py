@@ -84,7 +84,7 @@ async def test_a_sticker_is_made_stored_and_recorded(
         generation["models"]["llm"] == engine.model_name and "OpenMoji" in generation["models"]["generator"]
     )
     assert {"keywords_mood", "sticker_generate", "total"} <= set(generation["timings"])
-    sticker = Image.open(io.BytesIO(store.read_blob(generation["chosen_sha256"])))
+    sticker = Image.open(io.BytesIO(await store.read_blob(generation["chosen_sha256"])))
     assert (sticker.format, sticker.size) == ("WEBP", (512, 512))
 
 

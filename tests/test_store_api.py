@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from store_helpers import stored_blobs
 
 from adapters.store.behavior_store import SqliteBehaviorStore
+from adapters.store.blob_store import BlobStoreKind
 from bot.behavior import CachedPreferences, Consent, GenerationRecord
 from bot.identity import UserKey
 from pmg_engine.behaviors import StickerSent
@@ -102,7 +105,7 @@ async def test_training_examples_follow_the_papers_split_for_consenting_users(
 
     assert [example.user for example in examples] == [alice]
     [example] = examples
-    assert store.read_blob(example.target_image_sha256) == b"cat three"
+    assert await store.read_blob(example.target_image_sha256) == b"cat three"
     assert [item.text or item.sticker.name for item in example.history] == [  # type: ignore[union-attr]
         "cat one",
         "before the last",
@@ -144,7 +147,7 @@ async def test_generation_records_and_export_are_json_ready(
     [generation] = exported["generations"]
     assert generation["mood"] == "joy"
     assert generation["candidates"][1]["seed"] == 2
-    assert store.read_blob(generation["chosen_sha256"]) == b"webp bytes"
+    assert await store.read_blob(generation["chosen_sha256"]) == b"webp bytes"
     assert [(blob["sha256"], blob["size"], blob["mime"]) for blob in exported["blobs"]] == [
         (generation["chosen_sha256"], 10, "image/webp")
     ]
@@ -171,3 +174,27 @@ def test_naive_timestamps_are_refused() -> None:
 
     with pytest.raises(ValueError, match="naive datetime"):
         UTCDateTime().process_bind_param(datetime(2026, 1, 1), dialect=None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", ["files", "database"])
+async def test_either_blob_store_keeps_bytes_with_their_row_and_drops_them_with_the_last_reference(
+    db_url: str, tmp_path: Path, kind: BlobStoreKind, alice: UserKey, bob: UserKey
+) -> None:
+    store = await SqliteBehaviorStore.open(db_url, tmp_path / "blobs", blob_store=kind)
+    try:
+        for user in (alice, bob):
+            await store.set_consent(user, personalize=True, train=True)  # images are kept to train on
+            await store.record_sticker_use(
+                user, "chat", StickerSent("🐸"), message_id=user.external_id, image=b"shared"
+            )
+        [use] = await store.recent_history(alice, 5)
+        assert use.image_sha256 is not None
+        assert await store.read_blob(use.image_sha256) == b"shared"
+        assert (await store.blob_file(use.image_sha256)).read_bytes() == b"shared"
+
+        await store.forget_user(alice)
+        assert await stored_blobs(store) == {use.image_sha256}  # bob still uses it
+        await store.forget_user(bob)
+        assert await stored_blobs(store) == set()
+    finally:
+        await store.close()

@@ -12,6 +12,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from store_helpers import stored_blobs
 
 from adapters.store import behavior_store
 from adapters.store.behavior_store import SqliteBehaviorStore
@@ -47,7 +48,7 @@ async def test_writes_for_someone_without_consent_store_nothing_not_even_a_user(
 
     assert await store.counts() == {"users": 1, "messages": 0, "sticker_uses": 0, "generations": 0}
     assert (await store.export_user(alice))["user"] is None
-    assert not any(store.blobs.root.rglob("*")) if store.blobs.root.exists() else True
+    assert await stored_blobs(store) == set()
 
 
 async def test_a_sticker_image_is_kept_only_with_consent_to_train(
@@ -60,7 +61,7 @@ async def test_a_sticker_image_is_kept_only_with_consent_to_train(
     assert recorded is not None and recorded.created
     [use] = await store.recent_history(alice, 10)
     assert use.image_sha256 is None
-    assert not store.blobs.root.exists() or not any(p.is_file() for p in store.blobs.root.rglob("*"))
+    assert await stored_blobs(store) == set()
 
 
 async def test_a_sticker_download_racing_forget_stores_nothing(
@@ -75,7 +76,7 @@ async def test_a_sticker_download_racing_forget_stores_nothing(
 
     assert recorded is None
     assert await store.counts() == {"users": 0, "messages": 0, "sticker_uses": 0, "generations": 0}
-    assert not any(p.is_file() for p in store.blobs.root.rglob("*"))
+    assert await stored_blobs(store) == set()
 
 
 async def test_a_generation_from_before_a_consent_change_is_not_stored(
@@ -123,7 +124,7 @@ async def test_withdrawing_personalization_deletes_what_it_covered_and_says_so(
     assert [exported[name] for name in ("messages", "sticker_uses", "generations", "blobs")] == [[]] * 4
     assert exported["preference_keywords"] == []
     [bob_use] = await store.recent_history(bob, 10)
-    assert store.read_blob(bob_use.image_sha256 or "") == IMAGE
+    assert await store.read_blob(bob_use.image_sha256 or "") == IMAGE
     if db_url.startswith("sqlite"):  # PostgreSQL keeps dead tuples until autovacuum (README)
         assert b"WITHDRAWNTEXT" not in _db_bytes(db_url)
 
@@ -140,7 +141,7 @@ async def test_withdrawing_training_consent_deletes_the_kept_images_only(
     assert saved.deleted == {"sticker_images": 1}
     [use] = await store.recent_history(alice, 10)
     assert use.kind == "sticker" and use.image_sha256 is None
-    assert not store.blobs.path(sha256 or "").exists()
+    assert sha256 not in await stored_blobs(store)
 
 
 def test_ids_longer_than_the_store_keeps_are_refused_where_a_key_is_made() -> None:
@@ -221,4 +222,4 @@ async def test_forget_never_unlinks_an_image_another_users_write_is_about_to_ref
 
     [use] = await store.recent_history(bob, 10)
     assert use.image_sha256 is not None
-    assert store.read_blob(use.image_sha256) == IMAGE
+    assert await store.read_blob(use.image_sha256) == IMAGE

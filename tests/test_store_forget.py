@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from store_helpers import stored_blobs
 
 from adapters.store.behavior_store import SqliteBehaviorStore
 from adapters.store.database import sqlite_file
@@ -72,13 +73,13 @@ async def test_forget_removes_everything_of_one_user_only(store: SqliteBehaviorS
     assert (await store.export_user(alice))["user"] is None
     assert await store.recent_history(alice, 10) == []
     assert await store.cached_preferences(alice) is None
-    assert not store.blobs.path(alice_image).exists()
+    assert alice_image not in await stored_blobs(store)
     bob_after = await store.export_user(bob)
     assert {k: v for k, v in bob_after.items() if k != "exported_at"} == {
         k: v for k, v in bob_before.items() if k != "exported_at"
     }
-    assert store.read_blob(bob_image) == b"own image BOBMARK"
-    assert store.blobs.path(bob_after["sticker_uses"][0]["image_sha256"]).exists()  # shared image stays
+    assert await store.read_blob(bob_image) == b"own image BOBMARK"
+    assert bob_after["sticker_uses"][0]["image_sha256"] in await stored_blobs(store)  # shared image stays
 
 
 @pytest.mark.sqlite_only
@@ -121,10 +122,10 @@ async def test_a_deleted_message_takes_its_stickers_and_unshared_images_along(
 
     left = [item.sticker for item in await store.recent_history(alice, 10) if item.kind == "sticker"]
     assert left == []
-    assert not store.blobs.path(alice_own).exists()
+    assert alice_own not in await stored_blobs(store)
     assert await store.behavior_watermark(alice) > before  # cached preferences are stale now
     bob_images = [item.image_sha256 for item in await store.recent_history(bob, 10) if item.image_sha256]
-    assert all(store.blobs.path(sha).exists() for sha in bob_images)  # the shared image is bob's too
+    assert set(bob_images) <= await stored_blobs(store)  # the shared image is bob's too
 
 
 async def test_an_edit_changes_only_the_editors_own_stored_message(

@@ -241,7 +241,7 @@ async def test_an_animated_sticker_keeps_its_still_thumbnail(
         update["sticker"] |= {"is_animated": True, "thumbnail": thumb}
         await driver.deliver(message=update)
     [use] = await store.recent_history(ANN, 10)
-    assert use.image_sha256 is not None and store.read_blob(use.image_sha256) == thumbnail
+    assert use.image_sha256 is not None and await store.read_blob(use.image_sha256) == thumbnail
 
 
 async def test_emoji_in_text_count_as_sticker_uses_and_files_without_caption_are_ignored(

@@ -16,8 +16,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.store import schema
-from adapters.store.blob_files import BlobFiles
-from adapters.store.database import BUSY_TIMEOUT_MS, WRITE, ServerOptions, create_engine
+from adapters.store.blob_files import sha256_of
+from adapters.store.blob_store import BlobStore, BlobStoreKind, DatabaseBlobs, FileBlobs
+from adapters.store.database import BUSY_TIMEOUT_MS, WRITE, ServerOptions, create_engine, dialect_of
 from adapters.store.errors import BlobTooLargeError, DatabaseUnavailableError, StoreError
 from adapters.store.tables import (
     Base,
@@ -101,7 +102,7 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 class SqliteBehaviorStore:
-    """Async API over one SQLite file and a folder of content-addressed blobs.
+    """Async API over one database (SQLite or PostgreSQL) and its content-addressed blobs.
 
     Only `set_consent` creates a user. Every write of what a user did or what the bot made for them
     checks that user's consent inside its own write transaction, so a /forget or a withdrawn consent
@@ -109,7 +110,7 @@ class SqliteBehaviorStore:
     """
 
     def __init__(
-        self, engine: AsyncEngine, blobs: BlobFiles, *, max_text_chars: int, max_blob_bytes: int
+        self, engine: AsyncEngine, blobs: BlobStore, *, max_text_chars: int, max_blob_bytes: int
     ) -> None:
         self.engine = engine
         self.blobs = blobs
@@ -129,12 +130,16 @@ class SqliteBehaviorStore:
         max_text_chars: int = 4096,
         max_blob_bytes: int = 8 * 1024 * 1024,
         server: ServerOptions | None = None,
+        blob_store: BlobStoreKind | None = None,
     ) -> SqliteBehaviorStore:
-        """Open the store, applying pending migrations first (refusing foreign or newer databases)."""
+        """Open the store, applying pending migrations first (refusing foreign or newer databases).
+        Blobs are files in `blob_dir` or rows in the database (`blob_store`; by default files on SQLite,
+        the database on PostgreSQL, where `blob_dir` only caches checkpoints as local files)."""
         await schema.upgrade(url, server=server)
+        kind = blob_store or ("database" if dialect_of(url) == "postgresql" else "files")
         return cls(
             create_engine(url, server=server),
-            BlobFiles(blob_dir),
+            DatabaseBlobs(blob_dir) if kind == "database" else FileBlobs(blob_dir),
             max_text_chars=max_text_chars,
             max_blob_bytes=max_blob_bytes,
         )
@@ -597,11 +602,12 @@ class SqliteBehaviorStore:
     # --- blobs ---------------------------------------------------------------------------
 
     async def _keep_blob(self, session: AsyncSession, data: bytes, mime: str) -> str:
-        """The file, then its row, inside a write transaction: SQLite's write lock keeps every orphan
-        sweep (which runs under the same lock) from unlinking the file before the row references it."""
-        sha256 = self.blobs.write(data)
+        """Its row, then its bytes, inside a write transaction: the write lock keeps every orphan sweep
+        (which runs under the same lock) from removing the bytes before the row references them."""
+        sha256 = sha256_of(data)
         row = {"sha256": sha256, "size": len(data), "mime": _short(mime, 64), "created_at": utc_now()}
         await session.execute(self._insert(Blob).values(**row).on_conflict_do_nothing())
+        await self.blobs.write(session, sha256, data)
         return sha256
 
     async def _drop_orphans(self, session: AsyncSession, hashes: Iterable[str | None]) -> int:
@@ -609,9 +615,9 @@ class SqliteBehaviorStore:
         transaction that dropped the last reference (before its commit: no writer can take one of them
         in between). Returns how many went."""
         orphans = await self._unreferenced_blobs(session, {sha256 for sha256 in hashes if sha256})
-        await session.execute(delete(Blob).where(Blob.sha256.in_(orphans)))
         for sha256 in orphans:
-            self.blobs.delete(sha256)
+            await self.blobs.delete(session, sha256)
+        await session.execute(delete(Blob).where(Blob.sha256.in_(orphans)))
         return len(orphans)
 
     async def put_blob(self, data: bytes, mime: str) -> str:
@@ -619,8 +625,19 @@ class SqliteBehaviorStore:
         async with self.write_transaction() as session:
             return await self._keep_blob(session, data, mime)
 
-    def read_blob(self, sha256: str) -> bytes:
-        return self.blobs.read(sha256)
+    async def read_blob(self, sha256: str) -> bytes:
+        async with self.read_transaction() as session:
+            return await self.blobs.read(session, sha256)
+
+    async def blob_file(self, sha256: str) -> Path:
+        """The blob as a file of this host, for what loads by path (the promoted checkpoint)."""
+        async with self.read_transaction() as session:
+            return await self.blobs.local_file(session, sha256)
+
+    async def blob_hashes(self) -> set[str]:
+        """Every blob the store indexes (for /stats and the tests' "nothing left behind")."""
+        async with self.read_transaction() as session:
+            return set((await session.execute(select(Blob.sha256))).scalars())
 
     # --- generations and training runs ----------------------------------------------------
 

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -100,7 +101,8 @@ class Chat(Base):
 
 
 class Blob(Base):
-    """A content-addressed file under the blob folder; the row is its index entry."""
+    """A content-addressed blob's index entry; its bytes are a file under the blob folder or a
+    `blob_bytes` row, as PMG_BLOB_STORE says."""
 
     __tablename__ = "blobs"
 
@@ -108,6 +110,15 @@ class Blob(Base):
     size: Mapped[int]
     mime: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class BlobBytes(Base):
+    """A blob's bytes in the database (PMG_BLOB_STORE=database): they go with their index row."""
+
+    __tablename__ = "blob_bytes"
+
+    sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256", ondelete="CASCADE"), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Message(Base):
