@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import Coroutine
 from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -13,7 +14,7 @@ from rich.table import Table
 from sqlalchemy.engine import make_url
 
 from adapters.store import schema
-from adapters.store.database import create_engine
+from adapters.store.database import create_engine, shown_url
 from adapters.store.errors import StoreError
 from bot.chat_cli import chat
 from bot.cli_support import configure_logging, fail, load_keyword_engine, load_settings, out
@@ -100,6 +101,47 @@ def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, 
     settings = load_settings()
     _run_store_task(schema.downgrade(settings.database_url, revision, server=server_options(settings)))
     _print_revision(settings)
+
+
+@db_app.command("copy")
+def db_copy(
+    from_url: Annotated[
+        str, typer.Option("--from", help="The store to copy (only read), e.g. the SQLite file's URL.")
+    ],
+    to_url: Annotated[
+        str, typer.Option("--to", help="An empty database, e.g. postgresql+asyncpg://user@host/db.")
+    ],
+    from_blobs: Annotated[
+        Path | None,
+        typer.Option("--from-blobs", help="The source's blob folder (default: PMG_DATA_DIR/blobs)."),
+    ] = None,
+    to_blobs: Annotated[
+        Path | None, typer.Option("--to-blobs", help="The target's blob folder or cache (default: the same).")
+    ] = None,
+) -> None:
+    """Copy a store's rows and blobs into an empty database (SQLite into PostgreSQL), verified by row counts
+    and blob hashes, in one transaction on the target; the source is left untouched."""
+    from adapters.store.behavior_store import SqliteBehaviorStore
+    from adapters.store.copy import copy_store
+
+    settings = load_settings()
+    source_blobs = from_blobs or settings.blob_dir
+
+    async def run() -> None:
+        source = SqliteBehaviorStore.attach(from_url, source_blobs)
+        try:
+            report = await copy_store(
+                source, to_url, to_blobs or source_blobs, target_blob_store=settings.blob_store
+            )
+        finally:
+            await source.close()
+        rows = ", ".join(f"{name} {count}" for name, count in report.rows.items())
+        out.print(
+            f"copied into {shown_url(to_url)}: {rows}; {report.blobs} blobs, every hash checked",
+            highlight=False,
+        )
+
+    _run_store_task(run())
 
 
 @db_app.command("current")

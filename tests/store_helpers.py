@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select, text
+from sqlalchemy.engine import Connection
 
 from adapters.store.behavior_store import SqliteBehaviorStore
 from adapters.store.blob_store import FileBlobs
+from adapters.store.database import create_engine
 from adapters.store.tables import BlobBytes
 
 
@@ -17,3 +19,24 @@ async def stored_blobs(store: SqliteBehaviorStore) -> set[str]:
         return kept | ({path.name for path in root.rglob("*") if path.is_file()} if root.exists() else set())
     async with store.read_transaction() as session:
         return kept | set((await session.execute(select(BlobBytes.sha256))).scalars())
+
+
+async def snapshot(url: str) -> dict[str, object]:
+    """The schema revision, and every table with its columns and rows."""
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+
+            def read(sync: Connection) -> dict[str, object]:
+                tables = sorted(inspect(sync).get_table_names())
+                return {
+                    table: [
+                        [c["name"] for c in inspect(sync).get_columns(table)],
+                        sync.execute(text(f"SELECT * FROM {table} ORDER BY 1")).all(),
+                    ]
+                    for table in tables
+                }
+
+            return await connection.run_sync(read)
+    finally:
+        await engine.dispose()

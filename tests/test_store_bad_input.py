@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, text
-from sqlalchemy.engine import Connection
+from sqlalchemy import text
+from store_helpers import snapshot
 
 from adapters.store import schema
 from adapters.store.behavior_store import SqliteBehaviorStore
@@ -102,27 +102,6 @@ async def test_a_file_that_is_not_sqlite_is_refused_and_left_untouched(tmp_path:
 
     assert path.read_bytes() == content
     assert sorted(p.name for p in path.parent.iterdir()) == ["notes.db"]
-
-
-async def snapshot(url: str) -> dict[str, object]:
-    """The schema revision, and every table with its columns and rows."""
-    engine = create_engine(url)
-    try:
-        async with engine.connect() as connection:
-
-            def read(sync: Connection) -> dict[str, object]:
-                tables = sorted(inspect(sync).get_table_names())
-                return {
-                    table: [
-                        [c["name"] for c in inspect(sync).get_columns(table)],
-                        sync.execute(text(f"SELECT * FROM {table} ORDER BY 1")).all(),
-                    ]
-                    for table in tables
-                }
-
-            return await connection.run_sync(read)
-    finally:
-        await engine.dispose()
 
 
 async def test_a_database_from_a_newer_version_is_refused_and_left_untouched(

@@ -136,6 +136,27 @@ class SqliteBehaviorStore:
         Blobs are files in `blob_dir` or rows in the database (`blob_store`; by default files on SQLite,
         the database on PostgreSQL, where `blob_dir` only caches checkpoints as local files)."""
         await schema.upgrade(url, server=server)
+        return cls.attach(
+            url,
+            blob_dir,
+            max_text_chars=max_text_chars,
+            max_blob_bytes=max_blob_bytes,
+            server=server,
+            blob_store=blob_store,
+        )
+
+    @classmethod
+    def attach(
+        cls,
+        url: str,
+        blob_dir: Path,
+        *,
+        max_text_chars: int = 4096,
+        max_blob_bytes: int = 8 * 1024 * 1024,
+        server: ServerOptions | None = None,
+        blob_store: BlobStoreKind | None = None,
+    ) -> SqliteBehaviorStore:
+        """The store as it is, not migrated (`pmg db copy` reads its source so)."""
         kind = blob_store or ("database" if dialect_of(url) == "postgresql" else "files")
         return cls(
             create_engine(url, server=server),
