@@ -28,7 +28,7 @@ WEIGHTS = [(0.0, 4.0), (1.0, 3.0), (2.0, 2.0), (3.0, 1.0), (4.0, 0.0)]
 
 
 async def _offline_runs(data_dir: Path, repeats: int) -> list[dict[str, float]]:
-    from adapters.store.behavior_store import SqliteBehaviorStore
+    from adapters.store.behavior_store import SqlBehaviorStore
     from bot.cli_support import load_engines
     from bot.composition import running_service, sticker_job
     from bot.identity import Platform, UserKey
@@ -43,7 +43,7 @@ async def _offline_runs(data_dir: Path, repeats: int) -> list[dict[str, float]]:
     with tempfile.TemporaryDirectory(prefix="pmg-bench-") as scratch:
         url = f"sqlite+aiosqlite:///{Path(scratch) / 'bench.db'}"
         async with (
-            await SqliteBehaviorStore.open(url, Path(scratch) / "blobs") as store,
+            await SqlBehaviorStore.open(url, Path(scratch) / "blobs") as store,
             running_service(stage1, stage2, settings) as service,
         ):
             await seed_demo_history(store, user, demo_history())

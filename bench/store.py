@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from adapters.store.behavior_store import SqliteBehaviorStore
+from adapters.store.behavior_store import SqlBehaviorStore
 from bot.identity import UserKey
 
 SERVER = os.environ.get("PMG_BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
@@ -53,7 +53,7 @@ async def _database(backend: str, folder: Path) -> AsyncIterator[str]:
 async def _measure(backend: str, messages: int, forget_rows: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="pmg-store-bench-") as folder:
         async with _database(backend, Path(folder)) as url:
-            store = await SqliteBehaviorStore.open(url, Path(folder) / "blobs")
+            store = await SqlBehaviorStore.open(url, Path(folder) / "blobs")
             try:
                 writers = [UserKey.of("telegram", 1000 + i) for i in range(WRITERS)]
                 for user in writers:

@@ -15,6 +15,10 @@ class StoreUnavailable(Exception):
     saved or read. The bot tells the user and keeps running; the store reconnects when it returns."""
 
 
+class BlobUnreadable(Exception):
+    """A stored image or checkpoint cannot be read back (missing or corrupted)."""
+
+
 CANT_SAVE = "I can't save anything right now (my database is unreachable); please try again in a minute."
 
 

@@ -26,10 +26,10 @@ from bot.text_input import clean_text
 from bot.user_files import UserFiles
 
 if TYPE_CHECKING:
-    from adapters.store.behavior_store import SqliteBehaviorStore
     from bot.service import StickerBackend
     from bot.sticker_engine import EngineOutcome, EngineRequest
     from bot.stickers import StickerJob
+    from bot.store import BehaviorStore
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class StickerBot:
 
     def __init__(
         self,
-        store: SqliteBehaviorStore,
+        store: BehaviorStore,
         service: StickerBackend[EngineRequest, EngineOutcome],
         settings: Settings,
         job: StickerJob,

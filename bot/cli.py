@@ -121,14 +121,14 @@ def db_copy(
 ) -> None:
     """Copy a store's rows and blobs into an empty database (SQLite into PostgreSQL), verified by row counts
     and blob hashes, in one transaction on the target; the source is left untouched."""
-    from adapters.store.behavior_store import SqliteBehaviorStore
+    from adapters.store.behavior_store import SqlBehaviorStore
     from adapters.store.copy import copy_store
 
     settings = load_settings()
     source_blobs = from_blobs or settings.blob_dir
 
     async def run() -> None:
-        source = SqliteBehaviorStore.attach(from_url, source_blobs)
+        source = SqlBehaviorStore.attach(from_url, source_blobs)
         try:
             report = await copy_store(
                 source, to_url, to_blobs or source_blobs, target_blob_store=settings.blob_store

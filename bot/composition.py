@@ -6,18 +6,20 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.settings import Settings
 
 if TYPE_CHECKING:
-    from adapters.store.behavior_store import SqliteBehaviorStore
+    from adapters.store.behavior_store import SqlBehaviorStore
     from adapters.store.database import ServerOptions
     from bot.personalization import Stage1
     from bot.ray_backend import RayStickerBackend
     from bot.service import StickerService
     from bot.sticker_engine import EngineOutcome, EngineRequest
     from bot.stickers import Stage2, StickerJob
+    from bot.store import BehaviorStore
     from pmg_engine.diffusion import DiffusionGenerator
     from pmg_engine.llm import ChatLLM
     from pmg_engine.mood import SentenceEmbedder
@@ -101,6 +103,18 @@ def sticker_job(settings: Settings) -> StickerJob:
     )
 
 
+@asynccontextmanager
+async def scratch_store(folder: Path) -> AsyncIterator[BehaviorStore]:
+    """A throwaway SQLite store in `folder` (evaluations record labelled users there, not in the bot's)."""
+    from adapters.store.behavior_store import SqlBehaviorStore
+
+    store = await SqlBehaviorStore.open(f"sqlite+aiosqlite:///{folder / 'scratch.db'}", folder / "blobs")
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
 def server_options(settings: Settings) -> ServerOptions:
     """How the store connects to a PostgreSQL server (unused on SQLite)."""
     from adapters.store.database import ServerOptions
@@ -108,14 +122,14 @@ def server_options(settings: Settings) -> ServerOptions:
     return ServerOptions(settings.db_pool_size, settings.db_statement_timeout_s, settings.db_ssl_mode)
 
 
-async def open_store(settings: Settings) -> SqliteBehaviorStore:
+async def open_store(settings: Settings) -> SqlBehaviorStore:
     """The behavior store the settings name, with their limits on message text and files; the data
     dir (database, blobs, users' files) is made readable by its owner alone."""
-    from adapters.store.behavior_store import SqliteBehaviorStore
+    from adapters.store.behavior_store import SqlBehaviorStore
     from bot.user_files import private_folder
 
     private_folder(settings.data_dir)
-    return await SqliteBehaviorStore.open(
+    return await SqlBehaviorStore.open(
         settings.database_url,
         settings.blob_dir,
         max_text_chars=settings.max_message_chars,

@@ -12,7 +12,7 @@ from bot.identity import UserKey
 from pmg_engine.behaviors import UserBehaviors
 
 if TYPE_CHECKING:
-    from adapters.store.behavior_store import SqliteBehaviorStore
+    from bot.store import BehaviorStore
     from pmg_engine.preferences import Preferences
     from pmg_engine.understanding import Understanding
 
@@ -48,7 +48,7 @@ class UserContext:
 
 
 async def load_context(
-    store: SqliteBehaviorStore,
+    store: BehaviorStore,
     keyword_model: str,
     user: UserKey,
     conversation: list[str],
@@ -72,7 +72,7 @@ async def load_context(
 
 
 async def remember_preferences(
-    store: SqliteBehaviorStore,
+    store: BehaviorStore,
     user: UserKey,
     context: UserContext,
     understanding: Understanding,
@@ -88,7 +88,7 @@ async def remember_preferences(
 
 
 async def understand_request(
-    store: SqliteBehaviorStore, engine: Stage1, user: UserKey, conversation: list[str], *, history_items: int
+    store: BehaviorStore, engine: Stage1, user: UserKey, conversation: list[str], *, history_items: int
 ) -> Understanding:
     """Keywords, mood and target for one request; a user whose history has not changed since their
     keywords were made gets them from the store, and the LLM is asked only about the mood's look."""

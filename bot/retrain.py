@@ -15,12 +15,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.behavior import BlobUnreadable
 from bot.chat import STICKER_FORMATS
 from bot.personalization import behaviors_from_history
 from bot.settings import Settings
 
 if TYPE_CHECKING:
-    from adapters.store.behavior_store import SqliteBehaviorStore
+    from bot.store import BehaviorStore
     from pmg_engine.soft_training import Progress, SoftExample
 
 log = logging.getLogger(__name__)
@@ -54,13 +55,10 @@ class RetrainReport:
         return asdict(self)
 
 
-async def load_examples(
-    store: SqliteBehaviorStore, *, history_items: int, notes: list[str]
-) -> list[SoftExample]:
+async def load_examples(store: BehaviorStore, *, history_items: int, notes: list[str]) -> list[SoftExample]:
     """The paper's split for every consenting user with ≥ 2 sticker images; unreadable images are skipped."""
     from PIL import Image, UnidentifiedImageError
 
-    from adapters.store.errors import StoreError
     from pmg_engine.preferences import evidence_only_keywords
     from pmg_engine.soft_training import SoftExample
 
@@ -72,7 +70,7 @@ async def load_examples(
                 io.BytesIO(await store.read_blob(example.target_image_sha256)), formats=STICKER_FORMATS
             )
             image.load()
-        except (OSError, UnidentifiedImageError, StoreError) as error:
+        except (OSError, UnidentifiedImageError, BlobUnreadable) as error:
             log.warning("a training example was skipped: %s", error)
             unreadable += 1
             continue
@@ -225,7 +223,7 @@ def _train(
 
 
 async def retrain(
-    store: SqliteBehaviorStore,
+    store: BehaviorStore,
     settings: Settings,
     *,
     steps: int | None = None,

@@ -19,8 +19,8 @@ from bot.text_input import clean_text
 from bot.user_files import UserFiles
 
 if TYPE_CHECKING:
-    from adapters.store.behavior_store import SqliteBehaviorStore
     from bot.stickers import StickerReply
+    from bot.store import BehaviorStore
 
 DEMO_USER = "demo"
 
@@ -186,7 +186,7 @@ def run_sticker(
         fail("every candidate was flagged by the safety check, so no sticker was made (sorry!)")
 
 
-async def seed_demo_history(store: SqliteBehaviorStore, user: UserKey, history: dict[str, Any]) -> None:
+async def seed_demo_history(store: BehaviorStore, user: UserKey, history: dict[str, Any]) -> None:
     """Give the demo user, and a few other demo users, a sticker history with images, once (a rerun adds
     nothing). All of them consent to personalization and training, so `pmg retrain` has data."""
     if await store.recent_history(user, 1):
@@ -203,7 +203,7 @@ async def seed_demo_history(store: SqliteBehaviorStore, user: UserKey, history: 
             await store.record_message(key, "demo", message)
 
 
-async def _record_stickers(store: SqliteBehaviorStore, user: UserKey, stickers: list[dict[str, str]]) -> None:
+async def _record_stickers(store: BehaviorStore, user: UserKey, stickers: list[dict[str, str]]) -> None:
     """Each sticker with an image: its emoji's OpenMoji art as a 512-px WebP, as a platform would send it."""
     from pmg_engine.behaviors import StickerSent
     from pmg_engine.sticker_art.composer import plain_sticker

@@ -28,14 +28,13 @@ async def evaluate_persona_stickers(
 ) -> tuple[dict[str, Any], list[tuple[Image.Image, str]]]:
     """The report (stage 1 rates + sticker_character_rate, sticker_mood_rate) and each chosen sticker
     with its user id, for a contact sheet. The scratch store is deleted afterwards."""
-    from adapters.store.behavior_store import SqliteBehaviorStore
+    from bot.composition import scratch_store
     from pmg_engine.evaluation import stage1_row, sticker_shows, sticker_summary
 
     rows: list[dict[str, Any]] = []
     chosen_stickers = []
     with tempfile.TemporaryDirectory(prefix="pmg-eval-") as scratch:
-        url = f"sqlite+aiosqlite:///{Path(scratch) / 'eval.db'}"
-        async with await SqliteBehaviorStore.open(url, Path(scratch) / "blobs") as store:
+        async with scratch_store(Path(scratch)) as store:
             for done, persona in enumerate(personas, start=1):
                 user = UserKey.of(Platform.CONSOLE, persona.id)
                 chat = f"eval-{persona.id}"  # message ids are unique per chat: one chat per user

@@ -15,8 +15,8 @@ from bot.personalization import load_context, remember_preferences
 from bot.service import ProgressCallback, ServiceError, StickerBackend
 
 if TYPE_CHECKING:
-    from adapters.store.behavior_store import SqliteBehaviorStore
     from bot.sticker_engine import EngineOutcome, EngineRequest
+    from bot.store import BehaviorStore
     from pmg_engine.candidates import StickerRequest, WeightSet
     from pmg_engine.sticker_result import StickerResult
     from pmg_engine.understanding import Understanding
@@ -68,7 +68,7 @@ class StickerJob:
 
 
 async def make_sticker(
-    store: SqliteBehaviorStore,
+    store: BehaviorStore,
     service: StickerBackend[EngineRequest, EngineOutcome],
     job: StickerJob,
     user: UserKey,

@@ -10,7 +10,7 @@ from pathlib import Path
 import postgres_databases
 import pytest
 
-from adapters.store.behavior_store import SqliteBehaviorStore
+from adapters.store.behavior_store import SqlBehaviorStore
 from bot.chat_commands import StickerBot
 from bot.cli_support import LOG_HANDLER
 from bot.composition import running_service
@@ -89,8 +89,8 @@ def db_url(db_backend: str, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-async def store(db_url: str, tmp_path: Path) -> AsyncIterator[SqliteBehaviorStore]:
-    opened = await SqliteBehaviorStore.open(db_url, tmp_path / "data" / "blobs", max_text_chars=100)
+async def store(db_url: str, tmp_path: Path) -> AsyncIterator[SqlBehaviorStore]:
+    opened = await SqlBehaviorStore.open(db_url, tmp_path / "data" / "blobs", max_text_chars=100)
     yield opened
     await opened.close()
 
@@ -157,7 +157,7 @@ def minilm_scorer(embedder: SentenceEmbedder) -> TextScorer:
 
 
 @pytest.fixture
-async def bot(store: SqliteBehaviorStore, minilm_scorer: TextScorer) -> AsyncIterator[StickerBot]:
+async def bot(store: SqlBehaviorStore, minilm_scorer: TextScorer) -> AsyncIterator[StickerBot]:
     """The bot's use cases over a running service: scripted stage 1 (always "frog", mood joy), the real
     offline stage 2; the user "root" (id 1) is an admin on every platform."""
     llm = ScriptedLLM(by_question({"character": "frog"}, default="big grin"))

@@ -5,13 +5,13 @@ from __future__ import annotations
 from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Connection
 
-from adapters.store.behavior_store import SqliteBehaviorStore
+from adapters.store.behavior_store import SqlBehaviorStore
 from adapters.store.blob_store import FileBlobs
 from adapters.store.database import create_engine
 from adapters.store.tables import BlobBytes
 
 
-async def stored_blobs(store: SqliteBehaviorStore) -> set[str]:
+async def stored_blobs(store: SqlBehaviorStore) -> set[str]:
     """Every blob whose bytes or index row the store still keeps, files on disk or rows in the database."""
     kept = await store.blob_hashes()
     if isinstance(store.blobs, FileBlobs):

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from adapters.store.behavior_store import SqliteBehaviorStore
+from adapters.store.behavior_store import SqlBehaviorStore
 from bot.chat import IncomingMessage, IncomingSticker
 from bot.chat_commands import MAX_STICKERS_PER_MESSAGE, StickerBot
 from bot.composition import open_store
@@ -47,7 +47,7 @@ def says(user: UserKey, text: str, *stickers: str, message_id: str | None = None
 
 
 async def test_nothing_is_recorded_before_consent_and_images_only_with_training_consent(
-    bot: StickerBot, store: SqliteBehaviorStore
+    bot: StickerBot, store: SqlBehaviorStore
 ) -> None:
     platform = MemoryPlatform()
     await bot.dispatch(platform, says(ANN, "hello", "🐸", message_id="1"))
@@ -70,9 +70,7 @@ async def test_nothing_is_recorded_before_consent_and_images_only_with_training_
     assert (await store.recent_history(ANN, 10))[-1].image_sha256 is not None
 
 
-async def test_sticker_answers_with_a_webp_after_progress(
-    bot: StickerBot, store: SqliteBehaviorStore
-) -> None:
+async def test_sticker_answers_with_a_webp_after_progress(bot: StickerBot, store: SqlBehaviorStore) -> None:
     platform = MemoryPlatform()
     await bot.on_button(platform, ANN, "chat-1", "consent:personalize")
     await bot.dispatch(platform, says(ANN, "", "🐸", "🐸", message_id="1"))
@@ -98,7 +96,7 @@ async def test_sticker_without_text_uses_the_users_last_messages_or_asks(bot: St
 
 
 async def test_export_sends_the_users_data_and_forget_deletes_it_after_confirmation(
-    bot: StickerBot, store: SqliteBehaviorStore
+    bot: StickerBot, store: SqlBehaviorStore
 ) -> None:
     platform = MemoryPlatform()
     await bot.on_button(platform, ANN, "chat-1", "consent:all")
@@ -143,9 +141,7 @@ async def test_privacy_about_and_unknown_commands(bot: StickerBot) -> None:
     )
 
 
-async def test_a_huge_message_is_stored_as_a_flagged_prefix(
-    bot: StickerBot, store: SqliteBehaviorStore
-) -> None:
+async def test_a_huge_message_is_stored_as_a_flagged_prefix(bot: StickerBot, store: SqlBehaviorStore) -> None:
     platform = MemoryPlatform()
     await bot.on_button(platform, ANN, "chat-1", "consent:personalize")
     await bot.dispatch(platform, says(ANN, "a" * 100_000, message_id="9"))
@@ -186,7 +182,7 @@ class HeldService:
 
 @pytest.mark.parametrize("withdrawal", ["consent:none", "forget:yes:ann"])
 async def test_consent_withdrawn_while_drawing_drops_the_sticker_and_keeps_nothing(
-    bot: StickerBot, store: SqliteBehaviorStore, withdrawal: str
+    bot: StickerBot, store: SqlBehaviorStore, withdrawal: str
 ) -> None:
     platform = MemoryPlatform()
     await bot.on_button(platform, ANN, "chat-1", "consent:all")
@@ -207,7 +203,7 @@ async def test_consent_withdrawn_while_drawing_drops_the_sticker_and_keeps_nothi
 
 
 async def test_sticker_images_that_are_not_images_are_dropped_and_emoji_floods_capped(
-    bot: StickerBot, store: SqliteBehaviorStore
+    bot: StickerBot, store: SqlBehaviorStore
 ) -> None:
     platform = MemoryPlatform()
     await bot.on_button(platform, ANN, "chat-1", "consent:all")
@@ -223,7 +219,7 @@ async def test_sticker_images_that_are_not_images_are_dropped_and_emoji_floods_c
 
 
 async def test_a_sticker_image_over_the_stores_file_limit_is_dropped_not_fatal(
-    bot: StickerBot, store: SqliteBehaviorStore
+    bot: StickerBot, store: SqlBehaviorStore
 ) -> None:
     platform = MemoryPlatform()
     await bot.on_button(platform, ANN, "chat-1", "consent:all")

@@ -12,7 +12,7 @@ from PIL import Image
 from rich.console import Console
 
 from adapters.console.terminal import ConsolePlatform, chat_loop, parse_line
-from adapters.store.behavior_store import SqliteBehaviorStore
+from adapters.store.behavior_store import SqlBehaviorStore
 from bot.chat_commands import StickerBot
 from bot.identity import UserKey
 
@@ -28,7 +28,7 @@ def test_emoji_in_a_line_are_sticker_uses_and_the_rest_is_text() -> None:
 
 
 async def test_a_terminal_session_consents_chats_and_gets_a_sticker_file(
-    bot: StickerBot, store: SqliteBehaviorStore
+    bot: StickerBot, store: SqlBehaviorStore
 ) -> None:
     screen = io.StringIO()
     platform = ConsolePlatform(Console(file=screen, width=200), bot.files, ZOE)

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 from PIL import Image
 
-from adapters.store.behavior_store import SqliteBehaviorStore
+from adapters.store.behavior_store import SqlBehaviorStore
 from bot.chat_commands import StickerBot
 from chat_drivers import ChatDriver, MemoryDriver, key, last
 from discord_fake import discord_driver
@@ -39,7 +39,7 @@ async def consent(driver: ChatDriver, user: str, choice: str = "all") -> None:
     await driver.press(user, f"consent:{choice}:{key(driver.platform, user).external_id}")
 
 
-async def test_nothing_is_recorded_before_consent(driver: ChatDriver, store: SqliteBehaviorStore) -> None:
+async def test_nothing_is_recorded_before_consent(driver: ChatDriver, store: SqlBehaviorStore) -> None:
     ann = key(driver.platform, "ann")
     await driver.say("ann", "hello", sticker="🐸", message_id=1)
     assert await store.recent_history(ann, 10) == []
@@ -60,7 +60,7 @@ async def test_nothing_is_recorded_before_consent(driver: ChatDriver, store: Sql
 
 
 async def test_sticker_arrives_after_progress_and_is_recorded(
-    driver: ChatDriver, store: SqliteBehaviorStore
+    driver: ChatDriver, store: SqlBehaviorStore
 ) -> None:
     await consent(driver, "ann")
     await driver.say("ann", "frogs!", sticker="🐸", message_id=1)
@@ -75,7 +75,7 @@ async def test_sticker_arrives_after_progress_and_is_recorded(
 
 
 async def test_export_is_a_private_zip_and_forget_deletes_after_confirmation(
-    driver: ChatDriver, store: SqliteBehaviorStore
+    driver: ChatDriver, store: SqlBehaviorStore
 ) -> None:
     ann = key(driver.platform, "ann")
     await consent(driver, "ann")
@@ -113,7 +113,7 @@ async def test_privacy_and_about_answer_everyone(driver: ChatDriver) -> None:
     assert "CC BY-SA" in last(driver, "text").text
 
 
-async def test_edits_follow_and_deleted_messages_go(driver: ChatDriver, store: SqliteBehaviorStore) -> None:
+async def test_edits_follow_and_deleted_messages_go(driver: ChatDriver, store: SqlBehaviorStore) -> None:
     ann = key(driver.platform, "ann")
     await consent(driver, "ann", "personalize")
     await driver.say("ann", "I love cats", message_id=1)

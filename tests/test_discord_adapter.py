@@ -23,7 +23,7 @@ from PIL import Image
 
 from adapters.discord.app import DiscordStartError, running_discord, sync_commands
 from adapters.discord.replies import InteractionReplies
-from adapters.store.behavior_store import SqliteBehaviorStore
+from adapters.store.behavior_store import SqlBehaviorStore
 from bot.chat_commands import StickerBot
 from bot.identity import Platform
 from bot.settings import Settings
@@ -98,7 +98,7 @@ async def test_a_sticker_refused_before_any_progress_is_told_to_the_asker_alone(
 
 
 async def test_a_sticker_that_breaks_before_any_progress_tells_the_asker_alone(
-    driver: DiscordDriver, store: SqliteBehaviorStore, monkeypatch: pytest.MonkeyPatch
+    driver: DiscordDriver, store: SqlBehaviorStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def broken(*_: object, **__: object) -> list[Any]:
         raise RuntimeError("database unreachable")
@@ -151,7 +151,7 @@ async def test_unknown_and_outdated_commands_get_a_pointer_to_help(driver: Disco
 
 
 async def test_a_failing_command_tells_the_user_an_error_id_and_logs_it(
-    driver: DiscordDriver, store: SqliteBehaviorStore, monkeypatch: pytest.MonkeyPatch
+    driver: DiscordDriver, store: SqlBehaviorStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def broken(*_: object) -> dict[str, Any]:
         raise RuntimeError("disk on fire")
@@ -189,7 +189,7 @@ async def test_a_report_after_the_interaction_expired_goes_by_direct_message(dri
 
 
 async def test_a_forget_button_pressed_by_someone_else_deletes_nothing(
-    driver: DiscordDriver, store: SqliteBehaviorStore
+    driver: DiscordDriver, store: SqlBehaviorStore
 ) -> None:
     await consent(driver, "ann", "personalize")
     await driver.say("ann", "keep me", message_id=1)
@@ -204,7 +204,7 @@ async def test_a_forget_button_pressed_by_someone_else_deletes_nothing(
 
 
 async def test_buttons_carry_their_action_and_still_work_after_a_restart(
-    bot: StickerBot, store: SqliteBehaviorStore
+    bot: StickerBot, store: SqlBehaviorStore
 ) -> None:
     async with discord_driver(bot) as before:
         await before.command("ann", "start")
@@ -226,7 +226,7 @@ async def test_buttons_carry_their_action_and_still_work_after_a_restart(
 
 
 async def test_custom_emoji_sticker_and_unicode_emoji_are_three_sticker_uses(
-    driver: DiscordDriver, store: SqliteBehaviorStore
+    driver: DiscordDriver, store: SqlBehaviorStore
 ) -> None:
     emoji_image, sticker_image = png("green"), png("blue")
     driver.api.assets[f"https://cdn.discordapp.com/emojis/{CUSTOM_EMOJI_ID}.png"] = emoji_image
@@ -257,7 +257,7 @@ async def test_custom_emoji_sticker_and_unicode_emoji_are_three_sticker_uses(
 
 
 async def test_images_are_downloaded_only_with_consent_to_train(
-    driver: DiscordDriver, store: SqliteBehaviorStore
+    driver: DiscordDriver, store: SqlBehaviorStore
 ) -> None:
     driver.api.assets[f"https://cdn.discordapp.com/emojis/{CUSTOM_EMOJI_ID}.png"] = png()
     await consent(driver, "ann", "personalize")
@@ -269,7 +269,7 @@ async def test_images_are_downloaded_only_with_consent_to_train(
 
 
 async def test_stickers_without_a_usable_file_are_recorded_without_image(
-    driver: DiscordDriver, store: SqliteBehaviorStore
+    driver: DiscordDriver, store: SqlBehaviorStore
 ) -> None:
     """A lottie sticker has no picture, a failed download none either, nor a file that is no image."""
     driver.api.assets[f"https://cdn.discordapp.com/stickers/{STICKER_ID + 1}.png"] = (
@@ -301,7 +301,7 @@ async def test_stickers_without_a_usable_file_are_recorded_without_image(
 
 
 async def test_an_over_long_message_is_stored_as_a_truncated_prefix(
-    driver: DiscordDriver, store: SqliteBehaviorStore
+    driver: DiscordDriver, store: SqlBehaviorStore
 ) -> None:
     await consent(driver, "ann", "personalize")
     await driver.say("ann", "a" * 5000, message_id=7)
@@ -312,7 +312,7 @@ async def test_an_over_long_message_is_stored_as_a_truncated_prefix(
 
 
 async def test_slash_text_bots_and_system_messages_are_no_commands(
-    driver: DiscordDriver, store: SqliteBehaviorStore
+    driver: DiscordDriver, store: SqlBehaviorStore
 ) -> None:
     await consent(driver, "ann", "personalize")
     answered = len(driver.api.calls)
@@ -327,7 +327,7 @@ async def test_slash_text_bots_and_system_messages_are_no_commands(
 
 
 async def test_edits_follow_but_link_previews_do_not_and_bulk_deletes_go(
-    driver: DiscordDriver, store: SqliteBehaviorStore
+    driver: DiscordDriver, store: SqlBehaviorStore
 ) -> None:
     await consent(driver, "ann", "personalize")
     await driver.say("ann", "see https://example.org", message_id=1)

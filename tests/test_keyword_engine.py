@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from adapters.store.behavior_store import SqliteBehaviorStore
+from adapters.store.behavior_store import SqlBehaviorStore
 from bot.identity import UserKey
 from bot.personalization import understand_request
 from pmg_engine.behaviors import StickerSent, UserBehaviors
@@ -50,7 +50,7 @@ def test_target_keywords_are_the_mood_word_then_the_llms_look_then_defaults() ->
     assert len(result.target_keywords) == 5
 
 
-async def test_unchanged_history_makes_no_preference_question(store: SqliteBehaviorStore) -> None:
+async def test_unchanged_history_makes_no_preference_question(store: SqlBehaviorStore) -> None:
     stage1, llm = engine()
     user = UserKey.of("telegram", 7)
     await store.set_consent(user, personalize=True)
@@ -71,7 +71,7 @@ async def test_unchanged_history_makes_no_preference_question(store: SqliteBehav
     assert [len(batch) for batch in llm.generate_calls] == [5, 1, 5]  # new behavior: asked again
 
 
-async def test_only_the_users_own_history_enters_the_prompt(store: SqliteBehaviorStore) -> None:
+async def test_only_the_users_own_history_enters_the_prompt(store: SqlBehaviorStore) -> None:
     stage1, llm = engine()
     user, other = UserKey.of("discord", 1), UserKey.of("discord", 2)
     for person in (user, other):

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from typer.testing import CliRunner
 
 from adapters.store import schema
-from adapters.store.behavior_store import SqliteBehaviorStore
+from adapters.store.behavior_store import SqlBehaviorStore
 from adapters.store.database import create_engine
 from adapters.store.tables import Base
 from bot.cli import app
@@ -64,10 +64,10 @@ async def test_upgrade_downgrade_upgrade(db_url: str) -> None:
 
 
 async def test_opening_the_store_migrates_and_keeps_data_across_reopen(db_url: str, tmp_path, alice) -> None:
-    async with await SqliteBehaviorStore.open(db_url, tmp_path / "blobs") as store:
+    async with await SqlBehaviorStore.open(db_url, tmp_path / "blobs") as store:
         await store.set_consent(alice, personalize=True)
         await store.record_message(alice, "chat", "still here")
-    async with await SqliteBehaviorStore.open(db_url, tmp_path / "blobs") as store:
+    async with await SqlBehaviorStore.open(db_url, tmp_path / "blobs") as store:
         assert [item.text for item in await store.recent_history(alice, 5)] == ["still here"]
 
 

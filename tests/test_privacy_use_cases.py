@@ -18,7 +18,7 @@ from store_helpers import stored_blobs
 from test_chat_commands import HeldService, says
 
 from adapters.console.terminal import ConsolePlatform
-from adapters.store.behavior_store import SqliteBehaviorStore
+from adapters.store.behavior_store import SqlBehaviorStore
 from bot.chat import IncomingMessage, IncomingSticker, image_problem
 from bot.chat_commands import StickerBot
 from bot.identity import UserKey
@@ -44,7 +44,7 @@ def unzip(data: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:
 
 
 async def test_a_sticker_download_racing_forget_leaves_nothing_behind(
-    bot: StickerBot, store: SqliteBehaviorStore
+    bot: StickerBot, store: SqlBehaviorStore
 ) -> None:
     """Item 3a: the image is fetched after the consent check; /forget runs during the download."""
     platform = MemoryPlatform()
@@ -62,7 +62,7 @@ async def test_a_sticker_download_racing_forget_leaves_nothing_behind(
 
 
 async def test_forget_while_drawing_for_a_user_without_consent_leaves_nothing(
-    bot: StickerBot, store: SqliteBehaviorStore
+    bot: StickerBot, store: SqlBehaviorStore
 ) -> None:
     """Item 3b: no personalize consent (so no re-check used to run), /forget while the sticker is drawn."""
     platform = MemoryPlatform()
@@ -82,7 +82,7 @@ async def test_forget_while_drawing_for_a_user_without_consent_leaves_nothing(
 
 
 async def test_no_thanks_deletes_what_was_kept_and_says_what(
-    bot: StickerBot, store: SqliteBehaviorStore
+    bot: StickerBot, store: SqlBehaviorStore
 ) -> None:
     """Item 4: consent → chat → withdraw → the export shows none of it."""
     platform = MemoryPlatform()
@@ -104,7 +104,7 @@ async def test_no_thanks_deletes_what_was_kept_and_says_what(
 
 
 async def test_personalize_only_deletes_the_kept_sticker_images(
-    bot: StickerBot, store: SqliteBehaviorStore
+    bot: StickerBot, store: SqlBehaviorStore
 ) -> None:
     platform = MemoryPlatform()
     await bot.on_button(platform, ANN, CHAT, "consent:all:ann")
@@ -119,7 +119,7 @@ async def test_personalize_only_deletes_the_kept_sticker_images(
 
 
 async def test_a_sticker_for_earlier_messages_names_them_and_keeps_no_copy(
-    bot: StickerBot, store: SqliteBehaviorStore
+    bot: StickerBot, store: SqlBehaviorStore
 ) -> None:
     """Item 6: /sticker without text answers stored messages; deleting one leaves no copy of it."""
     platform = MemoryPlatform()
@@ -135,7 +135,7 @@ async def test_a_sticker_for_earlier_messages_names_them_and_keeps_no_copy(
     assert "SECRETLINE" not in json.dumps(await store.export_user(ANN))
 
 
-async def test_export_is_a_zip_with_the_users_images(bot: StickerBot, store: SqliteBehaviorStore) -> None:
+async def test_export_is_a_zip_with_the_users_images(bot: StickerBot, store: SqlBehaviorStore) -> None:
     """Item 16: the JSON and every image kept for the user: the sticker they sent, the one made for them."""
     platform = MemoryPlatform()
     await bot.on_button(platform, ANN, CHAT, "consent:all:ann")
@@ -157,7 +157,7 @@ async def test_export_is_a_zip_with_the_users_images(bot: StickerBot, store: Sql
 
 
 async def test_forget_removes_the_console_users_files_and_names_never_collide(
-    bot: StickerBot, store: SqliteBehaviorStore
+    bot: StickerBot, store: SqlBehaviorStore
 ) -> None:
     """Item 8: files the console wrote for a name go with /forget; names that clean alike stay apart."""
     from rich.console import Console
@@ -188,7 +188,7 @@ def test_user_files_write_never_replaces_a_file(tmp_path: Path) -> None:
 
 
 async def test_a_bystander_cannot_press_someone_elses_consent_button(
-    bot: StickerBot, store: SqliteBehaviorStore
+    bot: StickerBot, store: SqlBehaviorStore
 ) -> None:
     """Item 12: a group's buttons answer only the user they were made for."""
     platform = MemoryPlatform()

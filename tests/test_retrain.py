@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from adapters.store.behavior_store import SqliteBehaviorStore
+from adapters.store.behavior_store import SqlBehaviorStore
 from bot.cli import app
 from bot.identity import Platform, UserKey
 from bot.retrain import RetrainError, RetrainLock, load_examples, retrain
@@ -35,15 +35,15 @@ def settings(tmp_path: Path, llm: ChatLLM, llm_cache_dir: Path) -> Settings:
 
 
 @pytest.fixture
-async def demo_store(settings: Settings) -> SqliteBehaviorStore:
-    store = await SqliteBehaviorStore.open(settings.database_url, settings.blob_dir)
+async def demo_store(settings: Settings) -> SqlBehaviorStore:
+    store = await SqlBehaviorStore.open(settings.database_url, settings.blob_dir)
     await seed_demo_history(store, DEMO, demo_history())
     yield store  # type: ignore[misc]
     await store.close()
 
 
 async def test_retrain_trains_checks_stores_and_promotes_only_if_better(
-    demo_store: SqliteBehaviorStore, settings: Settings
+    demo_store: SqlBehaviorStore, settings: Settings
 ) -> None:
     steps_seen: list[int] = []
     report = await retrain(demo_store, settings, steps=6, progress=lambda p: steps_seen.append(p.step))
@@ -58,7 +58,7 @@ async def test_retrain_trains_checks_stores_and_promotes_only_if_better(
 
 
 async def test_a_promoted_checkpoint_serves_the_next_sticker(
-    demo_store: SqliteBehaviorStore, settings: Settings, llm: ChatLLM
+    demo_store: SqlBehaviorStore, settings: Settings, llm: ChatLLM
 ) -> None:
     from bot.composition import build_sticker_maker, running_service
 
@@ -91,9 +91,7 @@ async def test_a_promoted_checkpoint_serves_the_next_sticker(
     assert generations[-1]["checkpoint_version"] == report.checkpoint
 
 
-async def test_refusals_say_what_to_do(
-    tmp_path: Path, settings: Settings, store: SqliteBehaviorStore
-) -> None:
+async def test_refusals_say_what_to_do(tmp_path: Path, settings: Settings, store: SqlBehaviorStore) -> None:
     with pytest.raises(RetrainError, match="no training examples"):
         await retrain(store, settings, steps=1)
     with pytest.raises(RetrainError, match="offline profile"):
@@ -110,7 +108,7 @@ async def test_refusals_say_what_to_do(
 
 
 def test_pmg_retrain_prints_one_json_object(
-    demo_store: SqliteBehaviorStore, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    demo_store: SqlBehaviorStore, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PMG_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("PMG_TRAIN_BATCH_SIZE", "2")
@@ -132,7 +130,7 @@ def test_pmg_retrain_prints_one_json_object(
     assert report["examples"] == 4 and report["steps"] == 3
 
 
-async def test_a_skipped_example_is_counted_never_named(demo_store: SqliteBehaviorStore) -> None:
+async def test_a_skipped_example_is_counted_never_named(demo_store: SqlBehaviorStore) -> None:
     """Issue 12 item 7: the notes are stored with the training run, which outlives a user's /forget."""
     [example, *_] = [example async for example in demo_store.iter_training_examples()]
     (await demo_store.blob_file(example.target_image_sha256)).write_bytes(b"damaged on disk")

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import pytest
 from PIL import Image
 
-from adapters.store.behavior_store import SqliteBehaviorStore
+from adapters.store.behavior_store import SqlBehaviorStore
 from bot.composition import running_service
 from bot.identity import UserKey
 from bot.settings import Settings
@@ -54,7 +54,7 @@ def job(engine: KeywordEngine) -> StickerJob:
     )
 
 
-async def corgi_fan(store: SqliteBehaviorStore, user: UserKey) -> None:
+async def corgi_fan(store: SqlBehaviorStore, user: UserKey) -> None:
     await store.set_consent(user, personalize=True)
     for index in range(3):
         await store.record_sticker_use(
@@ -63,7 +63,7 @@ async def corgi_fan(store: SqliteBehaviorStore, user: UserKey) -> None:
 
 
 async def test_a_sticker_is_made_stored_and_recorded(
-    store: SqliteBehaviorStore, alice: UserKey, scorer: TextScorer
+    store: SqlBehaviorStore, alice: UserKey, scorer: TextScorer
 ) -> None:
     await corgi_fan(store, alice)
     engine, _ = stage1()
@@ -89,7 +89,7 @@ async def test_a_sticker_is_made_stored_and_recorded(
 
 
 async def test_a_user_without_history_gets_a_mood_only_sticker_and_no_preference_questions(
-    store: SqliteBehaviorStore, bob: UserKey, scorer: TextScorer
+    store: SqlBehaviorStore, bob: UserKey, scorer: TextScorer
 ) -> None:
     engine, llm = stage1("joy")
     maker = StickerMaker(OfflineGenerator(), scorer, gate=NsfwGate(), deny_list=KeywordDenyList())
@@ -107,7 +107,7 @@ async def test_a_user_without_history_gets_a_mood_only_sticker_and_no_preference
 
 
 async def test_when_safety_drops_every_candidate_nothing_is_kept_but_the_failure_is_recorded(
-    store: SqliteBehaviorStore, alice: UserKey, scorer: TextScorer
+    store: SqlBehaviorStore, alice: UserKey, scorer: TextScorer
 ) -> None:
     await corgi_fan(store, alice)
     engine, _ = stage1()
@@ -123,7 +123,7 @@ async def test_when_safety_drops_every_candidate_nothing_is_kept_but_the_failure
 
 
 async def test_without_consent_the_history_is_not_used(
-    store: SqliteBehaviorStore, alice: UserKey, scorer: TextScorer
+    store: SqlBehaviorStore, alice: UserKey, scorer: TextScorer
 ) -> None:
     await corgi_fan(store, alice)
     await store.set_consent(alice, personalize=False)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from store_helpers import stored_blobs
 
-from adapters.store.behavior_store import SqliteBehaviorStore
+from adapters.store.behavior_store import SqlBehaviorStore
 from adapters.store.blob_store import BlobStoreKind
 from bot.behavior import CachedPreferences, Consent, GenerationRecord
 from bot.identity import UserKey
@@ -25,7 +25,7 @@ def at(minutes: int) -> datetime:
 
 
 async def test_recent_history_merges_messages_and_stickers_oldest_first(
-    store: SqliteBehaviorStore, alice: UserKey
+    store: SqlBehaviorStore, alice: UserKey
 ) -> None:
     await store.set_consent(alice, personalize=True)
     await store.record_message(alice, "a", "first", sent_at=at(1))
@@ -45,12 +45,12 @@ async def test_recent_history_merges_messages_and_stickers_oldest_first(
     assert history[0].at == at(2)
 
 
-async def test_history_of_someone_never_seen_is_empty(store: SqliteBehaviorStore, bob: UserKey) -> None:
+async def test_history_of_someone_never_seen_is_empty(store: SqlBehaviorStore, bob: UserKey) -> None:
     assert await store.recent_history(bob, 10) == []
 
 
 async def test_consent_defaults_to_nothing_and_each_flag_changes_alone(
-    store: SqliteBehaviorStore, alice: UserKey
+    store: SqlBehaviorStore, alice: UserKey
 ) -> None:
     assert await store.get_consent(alice) == Consent(personalize=False, train=False)
 
@@ -65,7 +65,7 @@ async def test_consent_defaults_to_nothing_and_each_flag_changes_alone(
 
 
 async def test_preference_cache_is_valid_until_a_new_behavior_arrives(
-    store: SqliteBehaviorStore, alice: UserKey
+    store: SqlBehaviorStore, alice: UserKey
 ) -> None:
     consent = (await store.set_consent(alice, personalize=True)).consent
     await store.record_message(alice, "a", "hi")
@@ -81,7 +81,7 @@ async def test_preference_cache_is_valid_until_a_new_behavior_arrives(
 
 
 async def test_training_examples_follow_the_papers_split_for_consenting_users(
-    store: SqliteBehaviorStore, alice: UserKey, bob: UserKey
+    store: SqlBehaviorStore, alice: UserKey, bob: UserKey
 ) -> None:
     carol = UserKey.of("console", "carol")
     for user in (alice, bob, carol):
@@ -113,9 +113,7 @@ async def test_training_examples_follow_the_papers_split_for_consenting_users(
     ]
 
 
-async def test_generation_records_and_export_are_json_ready(
-    store: SqliteBehaviorStore, alice: UserKey
-) -> None:
+async def test_generation_records_and_export_are_json_ready(store: SqlBehaviorStore, alice: UserKey) -> None:
     consent = (await store.set_consent(alice, personalize=True, display_name="Alice")).consent
     await store.record_message(alice, "a", "so happy today!", message_id=5)
     record = GenerationRecord(
@@ -153,7 +151,7 @@ async def test_generation_records_and_export_are_json_ready(
     ]
 
 
-async def test_training_runs_promote_one_checkpoint_at_a_time(store: SqliteBehaviorStore) -> None:
+async def test_training_runs_promote_one_checkpoint_at_a_time(store: SqlBehaviorStore) -> None:
     assert await store.promoted_checkpoint() is None
     first = await store.start_training_run("v1", {"steps": 10})
     checkpoint_one = await store.put_blob(b"weights one", "application/octet-stream")
@@ -180,7 +178,7 @@ def test_naive_timestamps_are_refused() -> None:
 async def test_either_blob_store_keeps_bytes_with_their_row_and_drops_them_with_the_last_reference(
     db_url: str, tmp_path: Path, kind: BlobStoreKind, alice: UserKey, bob: UserKey
 ) -> None:
-    store = await SqliteBehaviorStore.open(db_url, tmp_path / "blobs", blob_store=kind)
+    store = await SqlBehaviorStore.open(db_url, tmp_path / "blobs", blob_store=kind)
     try:
         for user in (alice, bob):
             await store.set_consent(user, personalize=True, train=True)  # images are kept to train on

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from store_helpers import snapshot
 
 from adapters.store import schema
-from adapters.store.behavior_store import SqliteBehaviorStore
+from adapters.store.behavior_store import SqlBehaviorStore
 from adapters.store.database import create_engine, dialect_of
 from adapters.store.errors import (
     BlobTooLargeError,
@@ -24,14 +24,12 @@ pytestmark = pytest.mark.both_backends
 
 
 @pytest.fixture(autouse=True)
-async def alice_consents(store: SqliteBehaviorStore, alice: UserKey) -> None:
+async def alice_consents(store: SqlBehaviorStore, alice: UserKey) -> None:
     """The store keeps behaviors only of users who consent (test_store_consent.py: everyone else)."""
     await store.set_consent(alice, personalize=True, train=True)
 
 
-async def test_over_long_text_is_stored_as_a_flagged_prefix(
-    store: SqliteBehaviorStore, alice: UserKey
-) -> None:
+async def test_over_long_text_is_stored_as_a_flagged_prefix(store: SqlBehaviorStore, alice: UserKey) -> None:
     recorded = await store.record_message(alice, "chat", "x" * 1_000_000)
 
     assert recorded.truncated
@@ -50,7 +48,7 @@ async def test_over_long_text_is_stored_as_a_flagged_prefix(
     ],
 )
 async def test_undecodable_text_is_repaired_not_rejected(
-    store: SqliteBehaviorStore, alice: UserKey, raw: str | bytes, stored: str
+    store: SqlBehaviorStore, alice: UserKey, raw: str | bytes, stored: str
 ) -> None:
     await store.record_message(alice, "chat", raw)
 
@@ -62,9 +60,7 @@ def test_unknown_platform_is_a_clear_error() -> None:
         UserKey.of("icq", 5)
 
 
-async def test_duplicate_platform_message_ids_are_idempotent(
-    store: SqliteBehaviorStore, alice: UserKey
-) -> None:
+async def test_duplicate_platform_message_ids_are_idempotent(store: SqlBehaviorStore, alice: UserKey) -> None:
     first = await store.record_message(alice, "chat", "hello", message_id=77)
     again = await store.record_message(alice, "chat", "hello (edited)", message_id="77")
     elsewhere = await store.record_message(alice, "other chat", "same id, other chat", message_id=77)
@@ -79,7 +75,7 @@ async def test_duplicate_platform_message_ids_are_idempotent(
 
 
 async def test_oversized_sticker_image_is_refused_and_nothing_is_lost(
-    store: SqliteBehaviorStore, alice: UserKey
+    store: SqlBehaviorStore, alice: UserKey
 ) -> None:
     await store.record_message(alice, "chat", "kept")
 
@@ -98,7 +94,7 @@ async def test_a_file_that_is_not_sqlite_is_refused_and_left_untouched(tmp_path:
     path.write_bytes(content)
 
     with pytest.raises(NotADatabaseError, match="not a SQLite database; it was left untouched"):
-        await SqliteBehaviorStore.open(f"sqlite+aiosqlite:///{path}", tmp_path / "blobs")
+        await SqlBehaviorStore.open(f"sqlite+aiosqlite:///{path}", tmp_path / "blobs")
 
     assert path.read_bytes() == content
     assert sorted(p.name for p in path.parent.iterdir()) == ["notes.db"]
@@ -115,7 +111,7 @@ async def test_a_database_from_a_newer_version_is_refused_and_left_untouched(
     before = await snapshot(db_url)
 
     with pytest.raises(SchemaTooNewError, match="'9999_from_the_future', unknown to this pmg-stickers"):
-        await SqliteBehaviorStore.open(db_url, tmp_path / "blobs")
+        await SqlBehaviorStore.open(db_url, tmp_path / "blobs")
 
     assert await snapshot(db_url) == before
 

@@ -14,7 +14,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.store.behavior_store import SqliteBehaviorStore
+from adapters.store.behavior_store import SqlBehaviorStore
 from adapters.store.database import ServerOptions, create_engine
 from adapters.store.tables import User
 from bot.identity import UserKey
@@ -47,7 +47,7 @@ async def _increment_concurrently(transaction: Transaction, user: UserKey) -> in
 
 @pytest.mark.sqlite_only
 async def test_connections_use_wal_busy_timeout_foreign_keys_and_secure_delete(
-    store: SqliteBehaviorStore,
+    store: SqlBehaviorStore,
 ) -> None:
     async with store.read_transaction() as session:
         pragmas = {
@@ -57,9 +57,7 @@ async def test_connections_use_wal_busy_timeout_foreign_keys_and_secure_delete(
     assert pragmas == {"journal_mode": "wal", "busy_timeout": 30_000, "foreign_keys": 1, "secure_delete": 1}
 
 
-async def test_immediate_write_transactions_lose_no_update(
-    store: SqliteBehaviorStore, alice: UserKey
-) -> None:
+async def test_immediate_write_transactions_lose_no_update(store: SqlBehaviorStore, alice: UserKey) -> None:
     await store.set_consent(alice, personalize=True)
 
     failures = await _increment_concurrently(store.write_transaction, alice)
@@ -69,7 +67,7 @@ async def test_immediate_write_transactions_lose_no_update(
 
 
 async def test_transactions_without_the_write_lock_would_lose_updates(
-    store: SqliteBehaviorStore, alice: UserKey
+    store: SqlBehaviorStore, alice: UserKey
 ) -> None:
     """The control, so the test above can fail: the same work in plain transactions loses updates. SQLite
     fails them on lock upgrade (SQLITE_BUSY); PostgreSQL (READ COMMITTED) lets two writers read the same
@@ -83,7 +81,7 @@ async def test_transactions_without_the_write_lock_would_lose_updates(
     assert failures == (0 if store.engine.dialect.name == "postgresql" else lost)
 
 
-async def test_concurrent_recording_keeps_every_message(store: SqliteBehaviorStore, alice: UserKey) -> None:
+async def test_concurrent_recording_keeps_every_message(store: SqlBehaviorStore, alice: UserKey) -> None:
     await store.set_consent(alice, personalize=True)
 
     async def writer(number: int) -> None:
@@ -113,11 +111,11 @@ async def test_a_statement_past_the_timeout_is_cancelled(db_url: str) -> None:
 WRITER_PROCESS = """
 import asyncio, sys
 from pathlib import Path
-from adapters.store.behavior_store import SqliteBehaviorStore
+from adapters.store.behavior_store import SqlBehaviorStore
 from bot.identity import UserKey
 
 async def main(url, blobs, name):
-    store = await SqliteBehaviorStore.open(url, Path(blobs))
+    store = await SqlBehaviorStore.open(url, Path(blobs))
     user = UserKey.of("telegram", 7)
     for index in range(100):
         await store.record_message(user, "chat", f"{name} {index}", message_id=f"{name}-{index}")
@@ -133,7 +131,7 @@ asyncio.run(main(*sys.argv[1:]))
 
 
 async def test_two_processes_write_one_database_at_once(
-    store: SqliteBehaviorStore, db_url: str, tmp_path: Path
+    store: SqlBehaviorStore, db_url: str, tmp_path: Path
 ) -> None:
     user = UserKey.of("telegram", 7)
     await store.set_consent(user, personalize=True)

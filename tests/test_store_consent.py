@@ -15,7 +15,7 @@ import pytest
 from store_helpers import stored_blobs
 
 from adapters.store import behavior_store
-from adapters.store.behavior_store import SqliteBehaviorStore
+from adapters.store.behavior_store import SqlBehaviorStore
 from adapters.store.database import sqlite_file
 from adapters.store.errors import StoreError
 from bot.behavior import CachedPreferences, GenerationRecord
@@ -35,7 +35,7 @@ def _db_bytes(db_url: str) -> bytes:
 
 
 async def test_writes_for_someone_without_consent_store_nothing_not_even_a_user(
-    store: SqliteBehaviorStore, alice: UserKey, bob: UserKey
+    store: SqlBehaviorStore, alice: UserKey, bob: UserKey
 ) -> None:
     await store.set_consent(bob, personalize=False, train=False)  # bob said "No, thanks"
 
@@ -52,7 +52,7 @@ async def test_writes_for_someone_without_consent_store_nothing_not_even_a_user(
 
 
 async def test_a_sticker_image_is_kept_only_with_consent_to_train(
-    store: SqliteBehaviorStore, alice: UserKey
+    store: SqlBehaviorStore, alice: UserKey
 ) -> None:
     await store.set_consent(alice, personalize=True, train=False)
 
@@ -65,7 +65,7 @@ async def test_a_sticker_image_is_kept_only_with_consent_to_train(
 
 
 async def test_a_sticker_download_racing_forget_stores_nothing(
-    store: SqliteBehaviorStore, alice: UserKey
+    store: SqlBehaviorStore, alice: UserKey
 ) -> None:
     """Issue 12 item 3a: the adapter read consent, downloaded the image, and meanwhile /forget ran."""
     await store.set_consent(alice, personalize=True, train=True)
@@ -80,7 +80,7 @@ async def test_a_sticker_download_racing_forget_stores_nothing(
 
 
 async def test_a_generation_from_before_a_consent_change_is_not_stored(
-    store: SqliteBehaviorStore, alice: UserKey
+    store: SqlBehaviorStore, alice: UserKey
 ) -> None:
     """Forgotten and back again while the sticker was drawn: the new account gets nothing of the old."""
     before = (await store.set_consent(alice, personalize=True)).consent
@@ -97,7 +97,7 @@ async def test_a_generation_from_before_a_consent_change_is_not_stored(
 
 
 async def test_withdrawing_personalization_deletes_what_it_covered_and_says_so(
-    store: SqliteBehaviorStore, db_url: str, alice: UserKey, bob: UserKey
+    store: SqlBehaviorStore, db_url: str, alice: UserKey, bob: UserKey
 ) -> None:
     consent = (await store.set_consent(alice, personalize=True, train=True, display_name="Alice")).consent
     await store.set_consent(bob, personalize=True, train=True)
@@ -130,7 +130,7 @@ async def test_withdrawing_personalization_deletes_what_it_covered_and_says_so(
 
 
 async def test_withdrawing_training_consent_deletes_the_kept_images_only(
-    store: SqliteBehaviorStore, alice: UserKey
+    store: SqlBehaviorStore, alice: UserKey
 ) -> None:
     await store.set_consent(alice, personalize=True, train=True)
     await store.record_sticker_use(alice, "chat", StickerSent("🐸"), message_id=1, image=IMAGE)
@@ -150,7 +150,7 @@ def test_ids_longer_than_the_store_keeps_are_refused_where_a_key_is_made() -> No
         UserKey.of("console", "x" * (MAX_ID_CHARS + 1))
 
 
-async def test_a_user_with_the_longest_id_is_found_again(store: SqliteBehaviorStore) -> None:
+async def test_a_user_with_the_longest_id_is_found_again(store: SqlBehaviorStore) -> None:
     longest = UserKey.of("console", "ü" * MAX_ID_CHARS)
     await store.set_consent(longest, personalize=True)
     await store.record_message(longest, "chat", "hi")
@@ -178,7 +178,7 @@ async def test_the_data_dir_and_database_are_owner_only(tmp_path: Path, alice: U
 
 @pytest.mark.sqlite_only
 async def test_a_blocked_wal_checkpoint_is_retried_until_the_text_is_gone(
-    store: SqliteBehaviorStore,
+    store: SqlBehaviorStore,
     db_url: str,
     alice: UserKey,
     monkeypatch: pytest.MonkeyPatch,
@@ -208,7 +208,7 @@ async def test_a_blocked_wal_checkpoint_is_retried_until_the_text_is_gone(
 
 
 async def test_forget_never_unlinks_an_image_another_users_write_is_about_to_reference(
-    store: SqliteBehaviorStore, alice: UserKey, bob: UserKey
+    store: SqlBehaviorStore, alice: UserKey, bob: UserKey
 ) -> None:
     """Issue 12 item 11: alice alone has the image; bob sends the same one while alice is forgotten."""
     for user in (alice, bob):

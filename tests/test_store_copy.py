@@ -10,7 +10,7 @@ import pytest
 from store_helpers import snapshot, stored_blobs
 from typer.testing import CliRunner
 
-from adapters.store.behavior_store import SqliteBehaviorStore
+from adapters.store.behavior_store import SqlBehaviorStore
 from bot.behavior import CachedPreferences, GenerationRecord
 from bot.cli import app
 from bot.identity import UserKey
@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.both_backends, pytest.mark.postgresql_only]
 
 async def filled_sqlite_store(path: Path, alice: UserKey, bob: UserKey) -> str:
     url = f"sqlite+aiosqlite:///{path / 'pmg.db'}"
-    async with await SqliteBehaviorStore.open(url, path / "blobs") as store:
+    async with await SqlBehaviorStore.open(url, path / "blobs") as store:
         consents = {}
         for user in (alice, bob):
             consents[user] = (await store.set_consent(user, personalize=True, train=True)).consent.updated_at
@@ -61,8 +61,8 @@ async def test_copy_moves_rows_and_blobs_and_leaves_the_source_as_it_was(
     assert "3 blobs, every hash checked" in copied.output
     assert again.exit_code == 1 and "is not empty" in again.output
     assert await snapshot(source) == before
-    old = SqliteBehaviorStore.attach(source, tmp_path / "source" / "blobs")
-    async with await SqliteBehaviorStore.open(db_url, tmp_path / "cache") as new:
+    old = SqlBehaviorStore.attach(source, tmp_path / "source" / "blobs")
+    async with await SqlBehaviorStore.open(db_url, tmp_path / "cache") as new:
         assert await new.counts() == await old.counts()
         assert await stored_blobs(new) == await stored_blobs(old)
         for user in (alice, bob):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from store_helpers import stored_blobs
 
-from adapters.store.behavior_store import SqliteBehaviorStore
+from adapters.store.behavior_store import SqlBehaviorStore
 from adapters.store.database import sqlite_file
 from bot.behavior import CachedPreferences, GenerationRecord
 from bot.identity import UserKey
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.both_backends
 SHARED_IMAGE = b"RIFF-shared-sticker-image"
 
 
-async def _populate(store: SqliteBehaviorStore, user: UserKey, marker: str) -> str:
+async def _populate(store: SqlBehaviorStore, user: UserKey, marker: str) -> str:
     """Give `user` a full history; returns the sha256 of an image only this user has."""
     consent = (
         await store.set_consent(user, personalize=True, train=True, display_name=f"name-{marker}")
@@ -61,7 +61,7 @@ def _db_bytes(db_url: str) -> bytes:
     return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*") if p.is_file())
 
 
-async def test_forget_removes_everything_of_one_user_only(store: SqliteBehaviorStore, alice: UserKey) -> None:
+async def test_forget_removes_everything_of_one_user_only(store: SqlBehaviorStore, alice: UserKey) -> None:
     bob = UserKey.of("telegram", 1002)  # same platform: the two share the group chat, which must stay
     alice_image = await _populate(store, alice, "ALICEMARK")
     bob_image = await _populate(store, bob, "BOBMARK")
@@ -84,7 +84,7 @@ async def test_forget_removes_everything_of_one_user_only(store: SqliteBehaviorS
 
 @pytest.mark.sqlite_only
 async def test_forgotten_text_is_gone_from_the_database_files(
-    store: SqliteBehaviorStore, db_url: str, alice: UserKey, bob: UserKey
+    store: SqlBehaviorStore, db_url: str, alice: UserKey, bob: UserKey
 ) -> None:
     await _populate(store, alice, "ALICEMARK")
     await _populate(store, bob, "BOBMARK")
@@ -98,7 +98,7 @@ async def test_forgotten_text_is_gone_from_the_database_files(
 
 
 async def test_forgetting_an_unknown_user_changes_nothing(
-    store: SqliteBehaviorStore, alice: UserKey, bob: UserKey, tmp_path: Path
+    store: SqlBehaviorStore, alice: UserKey, bob: UserKey, tmp_path: Path
 ) -> None:
     await _populate(store, bob, "BOBMARK")
     before = await store.counts()
@@ -110,7 +110,7 @@ async def test_forgetting_an_unknown_user_changes_nothing(
 
 
 async def test_a_deleted_message_takes_its_stickers_and_unshared_images_along(
-    store: SqliteBehaviorStore, alice: UserKey, bob: UserKey
+    store: SqlBehaviorStore, alice: UserKey, bob: UserKey
 ) -> None:
     alice_own = await _populate(store, alice, "a")
     await _populate(store, bob, "b")
@@ -129,7 +129,7 @@ async def test_a_deleted_message_takes_its_stickers_and_unshared_images_along(
 
 
 async def test_an_edit_changes_only_the_editors_own_stored_message(
-    store: SqliteBehaviorStore, alice: UserKey, bob: UserKey
+    store: SqlBehaviorStore, alice: UserKey, bob: UserKey
 ) -> None:
     for user in (alice, bob):
         await store.set_consent(user, personalize=True)

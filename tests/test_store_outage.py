@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.store.behavior_store import SqliteBehaviorStore
+from adapters.store.behavior_store import SqlBehaviorStore
 from bot.behavior import CANT_SAVE
 from bot.chat_commands import StickerBot
 from chat_drivers import MemoryDriver, key
@@ -70,14 +70,14 @@ def store_url(db_url: str, proxy: Proxy) -> str:
 
 
 @pytest.fixture
-async def bot_store(store_url: str, tmp_path: Path) -> AsyncIterator[SqliteBehaviorStore]:
-    opened = await SqliteBehaviorStore.open(store_url, tmp_path / "blobs")
+async def bot_store(store_url: str, tmp_path: Path) -> AsyncIterator[SqlBehaviorStore]:
+    opened = await SqlBehaviorStore.open(store_url, tmp_path / "blobs")
     yield opened
     await opened.close()
 
 
 async def test_the_bot_says_it_cannot_save_while_the_database_is_away_and_saves_again_after(
-    bot: StickerBot, bot_store: SqliteBehaviorStore, proxy: Proxy
+    bot: StickerBot, bot_store: SqlBehaviorStore, proxy: Proxy
 ) -> None:
     bot.store = bot_store  # the bot's store reaches the server through the proxy
     driver = MemoryDriver(bot)

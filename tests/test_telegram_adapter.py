@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from adapters.store.behavior_store import SqliteBehaviorStore
+from adapters.store.behavior_store import SqlBehaviorStore
 from adapters.telegram.app import SLOW_DOWN, TelegramStartError, running_telegram
 from adapters.telegram.update_guard import readable
 from adapters.telegram.update_order import MAX_WAITING_UPDATES
@@ -46,7 +46,7 @@ def unused_port() -> int:
 
 
 async def test_polling_end_to_end_a_user_chats_and_gets_a_webp_sticker(
-    bot: StickerBot, store: SqliteBehaviorStore
+    bot: StickerBot, store: SqlBehaviorStore
 ) -> None:
     async with FakeBotApi().serving() as api, running_telegram(api.settings(), bot, poll_timeout=1):
         await api.push(api.update(callback_query=button_press("ann", "consent:all")))
@@ -123,7 +123,7 @@ async def test_export_in_the_private_chat_is_sent_right_there(bot: StickerBot) -
 
 
 async def test_a_pressed_choice_loses_its_buttons_but_not_to_a_bystander(
-    bot: StickerBot, store: SqliteBehaviorStore
+    bot: StickerBot, store: SqlBehaviorStore
 ) -> None:
     choice = f"consent:all:{ANN.external_id}"
     async with TelegramDriver.started(bot) as driver:
@@ -141,7 +141,7 @@ async def test_a_pressed_choice_loses_its_buttons_but_not_to_a_bystander(
 
 
 async def test_a_button_pressed_too_late_to_answer_still_acts(
-    bot: StickerBot, store: SqliteBehaviorStore
+    bot: StickerBot, store: SqlBehaviorStore
 ) -> None:
     async with TelegramDriver.started(bot) as driver:
         await driver.command("ann", "start")
@@ -164,7 +164,7 @@ async def test_a_button_pressed_too_late_to_answer_still_acts(
 
 async def test_one_users_flood_waits_in_their_own_queue_and_stalls_nobody_else(
     bot: StickerBot,
-    store: SqliteBehaviorStore,
+    store: SqlBehaviorStore,
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -216,7 +216,7 @@ async def test_one_users_flood_waits_in_their_own_queue_and_stalls_nobody_else(
     ],
 )
 async def test_a_sticker_without_a_usable_file_is_kept_without_its_image(
-    bot: StickerBot, store: SqliteBehaviorStore, case: str, image: bytes | None, size_announced: int
+    bot: StickerBot, store: SqlBehaviorStore, case: str, image: bytes | None, size_announced: int
 ) -> None:
     await store.set_consent(ANN, personalize=True, train=True)
     async with TelegramDriver.started(bot) as driver:
@@ -230,7 +230,7 @@ async def test_a_sticker_without_a_usable_file_is_kept_without_its_image(
 
 
 async def test_an_animated_sticker_keeps_its_still_thumbnail(
-    bot: StickerBot, store: SqliteBehaviorStore
+    bot: StickerBot, store: SqlBehaviorStore
 ) -> None:
     await store.set_consent(ANN, personalize=True, train=True)
     async with TelegramDriver.started(bot) as driver:
@@ -245,7 +245,7 @@ async def test_an_animated_sticker_keeps_its_still_thumbnail(
 
 
 async def test_emoji_in_text_count_as_sticker_uses_and_files_without_caption_are_ignored(
-    bot: StickerBot, store: SqliteBehaviorStore
+    bot: StickerBot, store: SqlBehaviorStore
 ) -> None:
     await store.set_consent(ANN, personalize=True, train=False)
     async with TelegramDriver.started(bot) as driver:

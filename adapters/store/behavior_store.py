@@ -101,7 +101,7 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-class SqliteBehaviorStore:
+class SqlBehaviorStore:
     """Async API over one database (SQLite or PostgreSQL) and its content-addressed blobs.
 
     Only `set_consent` creates a user. Every write of what a user did or what the bot made for them
@@ -131,7 +131,7 @@ class SqliteBehaviorStore:
         max_blob_bytes: int = 8 * 1024 * 1024,
         server: ServerOptions | None = None,
         blob_store: BlobStoreKind | None = None,
-    ) -> SqliteBehaviorStore:
+    ) -> SqlBehaviorStore:
         """Open the store, applying pending migrations first (refusing foreign or newer databases).
         Blobs are files in `blob_dir` or rows in the database (`blob_store`; by default files on SQLite,
         the database on PostgreSQL, where `blob_dir` only caches checkpoints as local files)."""
@@ -155,7 +155,7 @@ class SqliteBehaviorStore:
         max_blob_bytes: int = 8 * 1024 * 1024,
         server: ServerOptions | None = None,
         blob_store: BlobStoreKind | None = None,
-    ) -> SqliteBehaviorStore:
+    ) -> SqlBehaviorStore:
         """The store as it is, not migrated (`pmg db copy` reads its source so)."""
         kind = blob_store or ("database" if dialect_of(url) == "postgresql" else "files")
         return cls(
@@ -171,7 +171,7 @@ class SqliteBehaviorStore:
             await asyncio.gather(self._checkpoint_retry, return_exceptions=True)
         await self.engine.dispose()
 
-    async def __aenter__(self) -> SqliteBehaviorStore:
+    async def __aenter__(self) -> SqlBehaviorStore:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

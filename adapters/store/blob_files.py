@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from adapters.store.errors import StoreError
+from adapters.store.errors import BlobUnreadableError, StoreError
 
 
 def sha256_of(data: bytes) -> str:
@@ -46,7 +46,7 @@ class BlobFiles:
     def read(self, sha256: str) -> bytes:
         data = self.path(sha256).read_bytes()
         if sha256_of(data) != sha256:
-            raise StoreError(f"blob {sha256} is corrupted on disk ({self.path(sha256)})")
+            raise BlobUnreadableError(f"blob {sha256} is corrupted on disk ({self.path(sha256)})")
         return data
 
     def delete(self, sha256: str) -> None:

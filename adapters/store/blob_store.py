@@ -14,7 +14,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.store.blob_files import BlobFiles, sha256_of
-from adapters.store.errors import StoreError
+from adapters.store.errors import BlobUnreadableError
 from adapters.store.tables import BlobBytes
 
 BlobStoreKind = Literal["files", "database"]
@@ -63,9 +63,9 @@ class DatabaseBlobs:
     async def read(self, session: AsyncSession, sha256: str) -> bytes:
         data = (await session.execute(select(BlobBytes.data).where(BlobBytes.sha256 == sha256))).scalar()
         if data is None:
-            raise StoreError(f"blob {sha256} is not in the database")
+            raise BlobUnreadableError(f"blob {sha256} is not in the database")
         if sha256_of(data) != sha256:
-            raise StoreError(f"blob {sha256} is corrupted in the database")
+            raise BlobUnreadableError(f"blob {sha256} is corrupted in the database")
         return bytes(data)
 
     async def delete(self, session: AsyncSession, sha256: str) -> None:

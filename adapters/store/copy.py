@@ -10,7 +10,7 @@ from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from adapters.store import schema
-from adapters.store.behavior_store import SqliteBehaviorStore
+from adapters.store.behavior_store import SqlBehaviorStore
 from adapters.store.blob_files import sha256_of
 from adapters.store.blob_store import BlobStoreKind
 from adapters.store.database import ServerOptions, shown_url
@@ -31,7 +31,7 @@ class CopyReport:
 
 
 async def copy_store(
-    source: SqliteBehaviorStore,
+    source: SqlBehaviorStore,
     target_url: str,
     target_blobs: Path,
     *,
@@ -45,7 +45,7 @@ async def copy_store(
             f"the source is at revision {source_revision or 'none'}, not {schema.head_revision()}: "
             "run `pmg db upgrade` on it first"
         )
-    target = await SqliteBehaviorStore.open(
+    target = await SqlBehaviorStore.open(
         target_url, target_blobs, server=ServerOptions(statement_timeout_s=None), blob_store=target_blob_store
     )
     try:
@@ -90,7 +90,7 @@ async def _advance_sequences(session: AsyncSession, tables: list[Table]) -> None
             )
 
 
-async def _verify(target: SqliteBehaviorStore, report: CopyReport) -> int:
+async def _verify(target: SqlBehaviorStore, report: CopyReport) -> int:
     """Every table holds as many rows as were copied; every blob's bytes hash to its name."""
     async with target.read_transaction() as session:
         for name, copied in report.rows.items():

@@ -1,6 +1,6 @@
 """Errors of the behavior store, each with a message a person can act on."""
 
-from bot.behavior import StoreUnavailable
+from bot.behavior import BlobUnreadable, StoreUnavailable
 
 
 class StoreError(Exception):
@@ -29,3 +29,7 @@ class BlobTooLargeError(StoreError):
 
 class UnknownUserError(StoreError):
     """No such user in the store."""
+
+
+class BlobUnreadableError(StoreError, BlobUnreadable):
+    """A blob's bytes are missing or do not match their hash."""
