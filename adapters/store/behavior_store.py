@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Select, delete, func, select, union, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.store import schema
 from adapters.store.blob_files import sha256_of
 from adapters.store.blob_store import BlobStore, BlobStoreKind, DatabaseBlobs, FileBlobs
-from adapters.store.database import BUSY_TIMEOUT_MS, WRITE, ServerOptions, create_engine, dialect_of
+from adapters.store.database import WRITE, ServerOptions, create_engine, dialect_of, empty_wal, insert_for
 from adapters.store.errors import BlobTooLargeError, DatabaseUnavailableError, StoreError
 from adapters.store.tables import (
     Base,
@@ -118,7 +117,7 @@ class SqlBehaviorStore:
         self.max_blob_bytes = max_blob_bytes
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         # Both dialects' INSERT … ON CONFLICT take the same arguments.
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._insert = insert_for(engine)
         self._checkpoint_retry: asyncio.Task[None] | None = None
 
     @classmethod
@@ -862,23 +861,14 @@ class SqlBehaviorStore:
         """Copy the WAL into the main file and empty it, so deleted text survives in neither. A reader
         can block it; then it is retried in the background until it succeeds. PostgreSQL has no WAL file
         of deleted text to empty: its dead tuples wait for autovacuum (README: Running on PostgreSQL)."""
-        if self.engine.dialect.name != "sqlite" or await self._try_checkpoint():
+        if await self._try_checkpoint():
             return
         log.warning("WAL checkpoint after a deletion was blocked by a reader; retrying in the background")
         if self._checkpoint_retry is None or self._checkpoint_retry.done():
             self._checkpoint_retry = asyncio.create_task(self._retry_checkpoint(), name="pmg-wal-checkpoint")
 
     async def _try_checkpoint(self) -> bool:
-        async with self.engine.connect() as connection:
-            driver = (await connection.get_raw_connection()).driver_connection
-            # TRUNCATE waits for readers through the busy handler: a short wait here, the retries after.
-            await driver.execute(f"PRAGMA busy_timeout={CHECKPOINT_BUSY_MS}")  # type: ignore[union-attr]
-            try:
-                cursor = await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
-                busy, _, _ = await cursor.fetchone()
-            finally:
-                await driver.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")  # type: ignore[union-attr]
-        return not busy
+        return await empty_wal(self.engine, busy_ms=CHECKPOINT_BUSY_MS)
 
     async def _retry_checkpoint(self) -> None:
         wait, longest = CHECKPOINT_RETRY_S

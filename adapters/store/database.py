@@ -6,8 +6,10 @@ The dialect seam: every SQLite-only mechanism and its PostgreSQL counterpart sit
 - BEGIN IMMEDIATE (a write transaction takes the write lock before it reads, so read-modify-write
   loses no update): a transaction-level advisory lock taken as the write transaction's first statement;
   writers queue on it as they do on SQLite's lock, readers never do.
-- secure_delete (deleted rows overwritten in the file): no counterpart; a deleted row stays as a dead
-  tuple until autovacuum reclaims it (README: Running on PostgreSQL).
+- secure_delete and the TRUNCATE checkpoint after a deletion (deleted text overwritten in the file and
+  gone from the WAL): no counterpart; a deleted row stays as a dead tuple until autovacuum reclaims it
+  (README: Running on PostgreSQL).
+- INSERT … ON CONFLICT: each dialect's own construct, same arguments.
 - foreign_keys=ON per connection: PostgreSQL always enforces them.
 """
 
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -133,6 +136,29 @@ def _postgresql_engine(url: str, server: ServerOptions) -> AsyncEngine:
             connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
 
     return engine
+
+
+def insert_for(engine: AsyncEngine) -> Any:
+    """The dialect's INSERT, whose ON CONFLICT clauses take the same arguments on both."""
+    return postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+
+async def empty_wal(engine: AsyncEngine, *, busy_ms: int) -> bool:
+    """After a deletion: SQLite's WAL copied into the main file and emptied (TRUNCATE), so the deleted
+    text survives in neither; False when a reader blocked it for `busy_ms`. PostgreSQL has no such file
+    to empty (its dead tuples wait for autovacuum): True."""
+    if engine.dialect.name != "sqlite":
+        return True
+    async with engine.connect() as connection:
+        driver: Any = (await connection.get_raw_connection()).driver_connection
+        # TRUNCATE waits for readers through the busy handler: a short wait here, the caller retries.
+        await driver.execute(f"PRAGMA busy_timeout={busy_ms}")
+        try:
+            cursor = await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            busy, _, _ = await cursor.fetchone()
+        finally:
+            await driver.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    return not busy
 
 
 def _sqlite_engine(url: str, *, foreign_keys: bool) -> AsyncEngine:
