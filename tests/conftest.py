@@ -6,6 +6,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import postgres_databases
 import pytest
@@ -69,6 +70,31 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("db_backend", ["postgresql"], indirect=True)
     elif not marked("sqlite_only"):
         metafunc.parametrize("db_backend", ["sqlite", "postgresql"], indirect=True)
+
+
+POSTGRES_NOT_RUN = pytest.StashKey[int]()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without PMG_TEST_DATABASE_URL the PostgreSQL runs are left out, and the summary says so once."""
+    if postgres_databases.SERVER_URL is not None:
+        return
+    left_out = [
+        item
+        for item in items
+        if getattr(item, "callspec", None) and item.callspec.params.get("db_backend") == "postgresql"
+    ]
+    if left_out:
+        items[:] = [item for item in items if item not in left_out]
+        config.hook.pytest_deselected(items=left_out)
+        config.stash[POSTGRES_NOT_RUN] = len(left_out)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    if config.stash.get(POSTGRES_NOT_RUN, 0):
+        terminalreporter.write_line(
+            f"{config.stash[POSTGRES_NOT_RUN]} {postgres_databases.HOW_TO_ENABLE}", yellow=True
+        )
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 # Read once at import: each test runs with every PMG_* variable cleared (conftest.isolated_env).
 SERVER_URL = os.environ.get("PMG_TEST_DATABASE_URL")
 HOW_TO_ENABLE = (
-    "PostgreSQL store tests skipped: set PMG_TEST_DATABASE_URL="
+    "PostgreSQL store tests not run: set PMG_TEST_DATABASE_URL="
     "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres (.ci/run does) to run them"
 )
 
