@@ -12,29 +12,17 @@ import json
 import os
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import make_url
-
 from adapters.store.behavior_store import SqlBehaviorStore
+from adapters.store.scratch_database import scratch_database
 from bot.identity import UserKey
 
 SERVER = os.environ.get("PMG_BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 WRITERS = 8
-
-
-async def _admin(statement: str) -> None:
-    import asyncpg
-
-    connection = await asyncpg.connect(make_url(SERVER).set(drivername="postgresql").render_as_string(False))
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
 
 
 @asynccontextmanager
@@ -42,12 +30,8 @@ async def _database(backend: str, folder: Path) -> AsyncIterator[str]:
     if backend == "sqlite":
         yield f"sqlite+aiosqlite:///{folder / 'bench.db'}"
         return
-    name = f"pmg_bench_{uuid.uuid4().hex[:12]}"
-    await _admin(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(SERVER).set(database=name).render_as_string(hide_password=False)
-    finally:
-        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with scratch_database(SERVER, "pmg_bench") as url:
+        yield url
 
 
 async def _measure(backend: str, messages: int, forget_rows: int) -> dict[str, Any]:

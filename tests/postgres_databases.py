@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy.engine import make_url
+from adapters.store.scratch_database import create_database, drop_database
 
 # Read once at import: each test runs with every PMG_* variable cleared (conftest.isolated_env).
 SERVER_URL = os.environ.get("PMG_TEST_DATABASE_URL")
@@ -19,30 +18,20 @@ HOW_TO_ENABLE = (
     "PostgreSQL store tests not run: set PMG_TEST_DATABASE_URL="
     "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres (.ci/run does) to run them"
 )
+T = TypeVar("T")
 
 
-def _run(coroutine: Coroutine[Any, Any, None]) -> None:
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run `coroutine` to its end from sync code, also while a test's event loop is running."""
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(asyncio.run, coroutine).result()
-
-
-async def _admin(server: str, statement: str) -> None:
-    import asyncpg
-
-    connection = await asyncpg.connect(make_url(server).set(drivername="postgresql").render_as_string(False))
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 @contextmanager
 def fresh_database(server: str) -> Iterator[str]:
     """A new, empty database on `server`'s PostgreSQL; yields its URL, then drops it."""
-    name = f"pmg_test_{uuid.uuid4().hex[:12]}"
-    _run(_admin(server, f'CREATE DATABASE "{name}"'))
+    url = _run(create_database(server, "pmg_test"))
     try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+        yield url
     finally:
-        _run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _run(drop_database(server, url))

@@ -17,7 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from adapters.store import schema
 from adapters.store.blob_files import sha256_of
 from adapters.store.blob_store import BlobStore, BlobStoreKind, DatabaseBlobs, FileBlobs
-from adapters.store.database import WRITE, ServerOptions, create_engine, dialect_of, empty_wal, insert_for
+from adapters.store.database import (
+    WRITE,
+    ServerOptions,
+    create_engine,
+    dialect_of,
+    empty_wal,
+    insert_for,
+    unavailable,
+)
 from adapters.store.errors import BlobTooLargeError, DatabaseUnavailableError, StoreError
 from adapters.store.tables import (
     Base,
@@ -205,10 +213,9 @@ class SqlBehaviorStore:
             raise self._unavailable(error) from None
 
     def _unavailable(self, error: BaseException) -> DatabaseUnavailableError:
-        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
-        log.warning("the database is unreachable: %s", reason)
-        shown = self.engine.url.render_as_string(hide_password=True)
-        return DatabaseUnavailableError(f"cannot reach the database {shown}: {reason}")
+        lost = unavailable(self.engine, error)
+        log.warning("%s", lost)
+        return lost
 
     # --- users and consent -------------------------------------------------------------
 

@@ -49,7 +49,7 @@ async def copy_store(
         target_url, target_blobs, server=ServerOptions(statement_timeout_s=None), blob_store=target_blob_store
     )
     try:
-        if await target.counts() != dict.fromkeys(await target.counts(), 0) or await target.blob_hashes():
+        if any((await target.counts()).values()) or await target.blob_hashes():
             raise CopyError(f"the target {shown_url(target_url)} is not empty; copy into a new database")
         report = CopyReport()
         tables = [table for table in Base.metadata.sorted_tables if table.name != BlobBytes.__tablename__]

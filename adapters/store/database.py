@@ -53,15 +53,21 @@ def dialect_of(url: str) -> str:
     raise UnsupportedDatabaseError(f"PMG_DB_URL={shown_url(url)!r} is not supported: use {SUPPORTED}")
 
 
-async def ensure_reachable(engine: AsyncEngine, url: str) -> None:
+def unavailable(engine: AsyncEngine, error: BaseException) -> DatabaseUnavailableError:
+    """A lost or refused connection as one line that names the database (never its password)."""
+    reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+    shown = engine.url.render_as_string(hide_password=True)
+    return DatabaseUnavailableError(f"cannot reach the database {shown}: {reason}")
+
+
+async def ensure_reachable(engine: AsyncEngine) -> None:
     """One connection, opened and closed: a server that is down, a refused login or a missing database
-    become one line that names the database (never its password)."""
+    become `unavailable`'s one line."""
     try:
         async with engine.connect():
             pass
     except (OSError, DBAPIError) as error:
-        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
-        raise DatabaseUnavailableError(f"cannot reach the database {shown_url(url)}: {reason}") from None
+        raise unavailable(engine, error) from None
 
 
 def sqlite_file(url: str) -> Path:

@@ -68,7 +68,7 @@ def _refuse_unknown_revision(connection: Connection, url: str) -> None:
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
-    await ensure_reachable(engine, engine.url.render_as_string(hide_password=False))
+    await ensure_reachable(engine)
     async with engine.connect() as connection:
         return await connection.run_sync(_current)
 
@@ -80,7 +80,7 @@ async def _migrate(url: str, action: str, revision: str, server: ServerOptions |
         url, foreign_keys=False, server=replace(server or ServerOptions(), statement_timeout_s=None)
     )
     try:
-        await ensure_reachable(engine, url)
+        await ensure_reachable(engine)
         async with engine.connect() as connection:
             connection = await connection.execution_options(**WRITE)
             await connection.run_sync(_refuse_unknown_revision, url)
