@@ -17,10 +17,10 @@ import torch
 from pmg_engine.behaviors import StickerSent, UserBehaviors
 from pmg_engine.diffusion import DiffusionGenerator
 from pmg_engine.llm import ChatLLM
+from pmg_engine.random_models import build_sd_pipeline
 from pmg_engine.soft_prompt import SoftPromptModel
 from pmg_engine.soft_training import DiffusionObjective, SoftExample, SoftTrainer, TrainingPlan
 from pmg_engine.sticker_art.composer import plain_sticker
-from pmg_engine.tiny_models import build_sd_pipeline
 
 FANS = [
     ("🐱", "cat"),
@@ -45,7 +45,7 @@ def measure(llm_source: str, data_dir: Path, *, full_size: bool, steps: int, bat
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     llm = ChatLLM.load(llm_source, data_dir / "llm", device=device)
     folder = build_sd_pipeline(
-        data_dir / ("random-sd15-full" if full_size else "tiny-sd15"), full_size=full_size
+        data_dir / ("random-sd15-full" if full_size else "tiny-sd15"), size="full" if full_size else "tiny"
     )
     pipeline = DiffusionGenerator.load(str(folder), safety_checker=False).pipeline
     objective = DiffusionObjective(pipeline)

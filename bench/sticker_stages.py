@@ -82,10 +82,10 @@ def diffusion_batching(data_dir: Path, *, full_size: bool, steps: int, repeats: 
     """Five candidates in one batched denoising call vs five calls of one, same seeds."""
     from pmg_engine.candidates import StickerRequest
     from pmg_engine.diffusion import DiffusionGenerator, DiffusionOptions
-    from pmg_engine.tiny_models import build_sd_pipeline
+    from pmg_engine.random_models import build_sd_pipeline
 
     folder = build_sd_pipeline(
-        data_dir / ("random-sd15-full" if full_size else "tiny-sd15"), full_size=full_size
+        data_dir / ("random-sd15-full" if full_size else "tiny-sd15"), size="full" if full_size else "tiny"
     )
     generator = DiffusionGenerator.load(
         str(folder), options=DiffusionOptions(steps=steps), safety_checker=False

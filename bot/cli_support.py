@@ -107,6 +107,7 @@ def load_keyword_engine(settings: Settings) -> KeywordEngine:
                 cache_dir=settings.model_cache_dir,
                 attributes=settings.preference_attributes,
                 turns=settings.conversation_turns,
+                llm_device=settings.llm_device,
             )
         except ModelUnavailableError as error:
             fail(str(error))

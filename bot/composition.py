@@ -31,13 +31,31 @@ log = logging.getLogger(__name__)
 def diffusion_generator(settings: Settings) -> DiffusionGenerator:
     """The tiny profile's random pipeline (built on first use) or SD1.5 from PMG_SD_MODEL."""
     from pmg_engine.diffusion import DiffusionGenerator, DiffusionOptions
-    from pmg_engine.tiny_models import build_sd_pipeline
+    from pmg_engine.random_models import build_sd_pipeline
 
-    options = DiffusionOptions(steps=settings.sd_steps, guidance_scale=settings.sd_guidance_scale)
+    options = DiffusionOptions(
+        steps=settings.sd_steps,
+        guidance_scale=settings.sd_guidance_scale,
+        scheduler=settings.sd_scheduler,
+        size=settings.sd_size,
+    )
     if settings.profile == "tiny":
         folder = build_sd_pipeline(settings.model_cache_dir / "tiny-sd15")
         return DiffusionGenerator.load(str(folder), options=options, safety_checker=False)
     return DiffusionGenerator.load(settings.sd_model, options=options)
+
+
+def prepare_batches(generator: DiffusionGenerator, settings: Settings) -> int:
+    """At start-up, never during a request: on a GPU the largest batch that fits (PMG_SD_FIT_BATCH),
+    then the U-Net compiled for every batch size up to it (PMG_SD_COMPILE). Returns the batch limit."""
+    max_batch = settings.max_batch
+    if settings.sd_fit_batch and generator.pipeline.device.type == "cuda":
+        max_batch = generator.largest_batch(max_batch, settings.weight_sets)
+        if max_batch < settings.max_batch:
+            log.warning("GPU memory holds %d requests per batch: PMG_MAX_BATCH lowered to it", max_batch)
+    if settings.sd_compile:
+        generator.compile(max_batch, settings.weight_sets)
+    return max_batch
 
 
 def build_sticker_maker(
@@ -67,24 +85,27 @@ def build_sticker_maker(
     else:
         generator = diffusion_generator(settings)
         if settings.profile == "tiny":
-            from pmg_engine.tiny_models import build_clip_scorer
+            from pmg_engine.random_models import build_clip_scorer
 
-            clip_name, clip_weights = build_clip_scorer(settings.model_cache_dir / "tiny-clip")
+            clip_config, clip_weights = build_clip_scorer(settings.model_cache_dir / "tiny-clip")
+            clip_model = str(clip_config)
             gate = NsfwGate(settings.nsfw_threshold)
         else:
-            clip_name = settings.clip_model
+            clip_model = settings.clip_model
             clip_weights = resolve_open_clip_weights(
-                clip_name, settings.clip_pretrained, setting="PMG_CLIP_PRETRAINED"
+                clip_model, settings.clip_pretrained, setting="PMG_CLIP_PRETRAINED"
             )
-            gate = None  # SD's own safety checker runs inside the pipeline
-        scorer = ClipScorer(clip_name, clip_weights, device=str(generator.pipeline.device))
+            gate = None  # SD's own safety checker runs on the generator's batch
+        scorer = ClipScorer(clip_model, clip_weights, device=str(generator.pipeline.device))
         soft = SoftPreferences(
-            llm or ChatLLM.load(settings.llm_model, settings.model_cache_dir / "llm"),
+            llm
+            or ChatLLM.load(settings.llm_model, settings.model_cache_dir / "llm", device=settings.llm_device),
             tokens=settings.soft_tokens,
             prefixes=settings.soft_prefixes,
             text_width=generator.pipeline.text_encoder.config.hidden_size,
         )
         maker = StickerMaker(generator, scorer, gate=gate, deny_list=deny_list, soft=soft)
+        maker.max_batch = prepare_batches(generator, settings)
     log.info("stage 2 ready: profile %s, %s", settings.profile, maker.models)
     return maker
 
@@ -147,11 +168,13 @@ async def running_service(
     from bot.service import StickerService
     from bot.sticker_engine import StickerEngine
 
+    engine = StickerEngine.loaded(stage1, stage2, settings.weight_sets)
+    engine.load()
     service: StickerService[EngineRequest, EngineOutcome] = StickerService(
-        StickerEngine.loaded(stage1, stage2, settings.weight_sets),
+        engine,
         queue_max=settings.queue_max,
         batch_window_s=settings.batch_window_ms / 1000,
-        max_batch=settings.max_batch,
+        max_batch=engine.batch_limit(settings.max_batch),
     )
     await service.start()
     try:

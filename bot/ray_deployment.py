@@ -74,7 +74,8 @@ class StickerDeployment:
         self.engine = make_engine()
         self.engine.load()
         batcher: Any = self._batch  # @serve.batch's setters, which its typing does not show
-        batcher.set_max_batch_size(max_batch)
+        limit = getattr(self.engine, "batch_limit", None)  # the StickerEngine's; stand-ins have none
+        batcher.set_max_batch_size(limit(max_batch) if limit else max_batch)
         batcher.set_batch_wait_timeout_s(batch_window_s)
         self._checkpoints = Path(tempfile.mkdtemp(prefix="pmg-checkpoints-"))
         self._serving: str | None = None  # the checkpoint version the last batch used

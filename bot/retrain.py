@@ -142,7 +142,7 @@ def _train(
     from pmg_engine.soft_prompt import CheckpointError, SoftPromptModel
     from pmg_engine.soft_training import DiffusionObjective, SoftTrainer, TrainingPlan
 
-    llm = ChatLLM.load(settings.llm_model, settings.model_cache_dir / "llm")
+    llm = ChatLLM.load(settings.llm_model, settings.model_cache_dir / "llm", device=settings.llm_device)
     generator = diffusion_generator(settings)
     fingerprint = llm.weights_fingerprint
     text_width = generator.pipeline.text_encoder.config.hidden_size
@@ -156,7 +156,7 @@ def _train(
             seed=settings.seed,
         )
 
-    objective = DiffusionObjective(generator.pipeline)
+    objective = DiffusionObjective(generator.pipeline, side=generator.options.size)
     train_set, validation_set = split_users(examples, settings.train_val_fraction, settings.seed)
     report.validation_users = len(validation_set) if validation_set is not train_set else 0
     if validation_set is train_set:

@@ -82,10 +82,20 @@ class Settings(BaseSettings):
         description="Stable Diffusion 1.5 pipeline for the sd15 profile: a Hugging Face id (in the local "
         "HF cache) or a local folder with model_index.json.",
     )
-    clip_model: str = Field("ViT-B-32", description="open_clip architecture of the sd15 scorer.")
+    clip_model: str = Field(
+        "ViT-B-32",
+        description="open_clip architecture of the sd15 scorer: a name open_clip knows or a model "
+        "config file (.json).",
+    )
     clip_pretrained: str = Field(
         "openai",
         description="open_clip pretrained tag (in the local HF cache) or a path to a weights file.",
+    )
+
+    llm_device: str = Field(
+        "cpu",
+        description="Where the LLM runs: `cpu` (fp32), `cuda` or `cuda:<n>` (bf16: a larger LLM by id, "
+        "as the paper's 7B one, fits and is fast), or `auto` (the GPU when there is one).",
     )
 
     # --- platforms ---------------------------------------------------------------------
@@ -192,7 +202,27 @@ class Settings(BaseSettings):
         description="Preference questions asked of the LLM, one prompt each: character, style, colour, elements.",
     )
     sd_steps: int = Field(
-        25, ge=1, le=200, description="Denoising steps per candidate (sd15 and tiny profiles)."
+        20, ge=1, le=200, description="Denoising steps per candidate (sd15 and tiny profiles)."
+    )
+    sd_scheduler: Literal["dpm", "pndm", "ddim", "euler", "euler-a"] = Field(
+        "dpm",
+        description="Sampler: `dpm` (DPM-Solver++, good in 20 steps), `pndm` (SD1.5's own, ~50 steps), "
+        "`ddim`, `euler`, `euler-a`.",
+    )
+    sd_size: int | None = Field(
+        None,
+        ge=64,
+        le=1024,
+        multiple_of=8,
+        description="Sticker side in pixels for the diffusion profiles; unset: the model's own (512 for SD1.5).",
+    )
+    sd_compile: bool = Field(
+        False,
+        description="torch.compile the U-Net (CUDA): slower start (one warm-up per batch size), faster stickers.",
+    )
+    sd_fit_batch: bool = Field(
+        True,
+        description="On CUDA, lower PMG_MAX_BATCH at start-up to the largest batch that fits in GPU memory.",
     )
     sd_guidance_scale: float = Field(
         7.5, ge=1.0, le=30.0, description="Classifier-free guidance scale of the diffusion generator."

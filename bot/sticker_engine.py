@@ -62,6 +62,12 @@ class StickerEngine:
         stage1, stage2 = self.stages
         return {"llm": stage1.model_name, **stage2.models}
 
+    def batch_limit(self, configured: int) -> int:
+        """PMG_MAX_BATCH, or less where stage 2 measured at start-up that its GPU holds fewer requests."""
+        assert self.stages is not None, "load() runs first"
+        measured = getattr(self.stages[1], "max_batch", None)  # StickerMaker's; fakes have none
+        return min(configured, measured or configured)
+
     def run(self, requests: list[EngineRequest], interrupted: Callable[[], bool]) -> list[EngineOutcome]:
         from pmg_engine.candidates import StickerRequest
 
@@ -85,8 +91,9 @@ class StickerEngine:
             results = stage2.make(sticker_requests, [r.alpha for r in requests], interrupted=interrupted)
         except MemoryError as error:
             raise BatchTooLarge from error
-        except RuntimeError as error:  # torch.cuda.OutOfMemoryError is a RuntimeError
+        except RuntimeError as error:  # torch.OutOfMemoryError (CUDA's) is a RuntimeError
             if "out of memory" in str(error).lower():
+                free_gpu_cache()  # the halves that run next need the blocks this batch held
                 raise BatchTooLarge from error
             raise
         for result in results:
@@ -102,3 +109,10 @@ class StickerEngine:
         version, path = promoted[-1]  # versions sort by time
         note = stage2.use_checkpoint(version, path)
         return [note] if note else []
+
+
+def free_gpu_cache() -> None:
+    import torch
+
+    if torch.cuda.is_initialized():
+        torch.cuda.empty_cache()

@@ -48,8 +48,9 @@ class KeywordEngine:
         cache_dir: Path,
         attributes: Sequence[str] = tuple(ATTRIBUTES),
         turns: int = 3,
+        llm_device: str = "cpu",
     ) -> KeywordEngine:
-        llm = ChatLLM.load(llm_source, cache_dir / "llm")
+        llm = ChatLLM.load(llm_source, cache_dir / "llm", device=llm_device)
         embedder = SentenceEmbedder(embedder_source)
         mood_model = MoodModel.load(embedder, cache_dir / "mood", turns=turns)
         log.info("stage 1 ready: LLM %s (%.1f s), embedder %s", llm_source, llm.load_seconds, embedder_source)

@@ -93,6 +93,25 @@ def _locate(source: str, *, marker: str, setting: str) -> Path:
     raise ModelUnavailableError(f"{source!r} is neither a local path nor a Hugging Face id; change {setting}")
 
 
+def open_clip_architecture(model: str, *, setting: str = "PMG_CLIP_MODEL") -> str:
+    """An open_clip architecture name: one open_clip knows, or a model config file (JSON) on this
+    machine, registered under its file name."""
+    import open_clip
+
+    path = Path(model).expanduser()
+    if path.suffix == ".json":
+        if not path.is_file():
+            raise ModelUnavailableError(f"no open_clip model config at {path}; change {setting}")
+        open_clip.add_model_config(path)
+        return path.stem
+    if model not in open_clip.list_models():
+        raise ModelUnavailableError(
+            f"open_clip knows no architecture {model!r}: name one of open_clip.list_models() "
+            f"or a model config file (.json); change {setting}"
+        )
+    return model
+
+
 def resolve_open_clip_weights(model_name: str, pretrained: str, *, setting: str) -> Path:
     """Local weights for an open_clip model: a file path, or a pretrained tag found in the HF cache."""
     path = Path(pretrained).expanduser()

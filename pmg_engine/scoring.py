@@ -50,15 +50,22 @@ class TextScorer:
 class ClipScorer:
     """open_clip image and text towers: cosines of each image with the keyword texts."""
 
-    def __init__(self, model_name: str, weights: Path, *, device: str = "cpu") -> None:
+    def __init__(self, model: str, weights: Path, *, device: str = "cpu") -> None:
+        """`model`: an architecture open_clip knows, or the path of a model config file (JSON)."""
         import open_clip
 
+        from pmg_engine.model_sources import open_clip_architecture
+
+        model_name = open_clip_architecture(model)
         self.name = f"open_clip {model_name} ({weights.name})"
         self.device = device
-        model, _, preprocess = open_clip.create_model_and_transforms(
-            model_name, pretrained=str(weights), device=device
+        clip, _, preprocess = open_clip.create_model_and_transforms(
+            model_name,
+            pretrained=str(weights),
+            device=device,
+            precision="fp16" if device.startswith("cuda") else "fp32",
         )
-        self.model = model.eval()
+        self.model = clip.eval()
         self.preprocess = preprocess
         self.tokenizer = open_clip.get_tokenizer(model_name)
 
@@ -66,7 +73,9 @@ class ClipScorer:
     def similarities(
         self, candidates: Sequence[Candidate], preference_text: str, target_text: str
     ) -> tuple[list[float], list[float]]:
-        images = torch.stack([self.preprocess(c.image.convert("RGB")) for c in candidates]).to(self.device)
+        dtype = next(self.model.parameters()).dtype
+        images = torch.stack([self.preprocess(c.image.convert("RGB")) for c in candidates])
+        images = images.to(self.device, dtype)  # all candidates in one pass of the image tower
         image_vectors = torch.nn.functional.normalize(self.model.encode_image(images).float(), dim=-1)
         texts = [t for t in (preference_text, target_text) if t]
         text_vectors = (

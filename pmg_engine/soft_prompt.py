@@ -73,7 +73,8 @@ class SoftPromptModel(torch.nn.Module):
         out = self.body(
             inputs_embeds=torch.cat([words, tokens], 1), attention_mask=mask, output_hidden_states=True
         )
-        return self.mapper(out.hidden_states[-1][:, -self.shape.tokens :])
+        # The mapper stays fp32 (it trains) whatever precision the LLM runs in.
+        return self.mapper(out.hidden_states[-1][:, -self.shape.tokens :].to(self.mapper.weight.dtype))
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
         """Exactly the parameters that train: prefixes, multimodal tokens, mapper."""

@@ -66,14 +66,15 @@ class DiffusionObjective:
     """The frozen SD1.5-architecture generator as a loss: noise the latent of the target sticker, predict
     the noise from the condition [BOS, E_m, E_k, padding], mean squared error (ε-prediction)."""
 
-    def __init__(self, pipeline) -> None:  # a diffusers StableDiffusionPipeline
+    def __init__(self, pipeline, *, side: int | None = None) -> None:  # a diffusers StableDiffusionPipeline
+        """`side`: the pixels per side stickers are drawn at (PMG_SD_SIZE); None: the U-Net's own."""
         from diffusers import DDPMScheduler
 
         self.pipeline = pipeline
         for part in (pipeline.unet, pipeline.vae, pipeline.text_encoder):
             part.requires_grad_(False)
         self.scheduler = DDPMScheduler.from_config(pipeline.scheduler.config)  # training noise schedule
-        self.side = pipeline.unet.config.sample_size * pipeline.vae_scale_factor
+        self.side = side or pipeline.unet.config.sample_size * pipeline.vae_scale_factor
         self.device = pipeline.unet.device
         _, hidden = encode_prompts(pipeline.tokenizer, pipeline.text_encoder, [""])
         self.empty = hidden[0]  # (77, D)

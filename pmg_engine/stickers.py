@@ -42,6 +42,7 @@ class StickerMaker:
         self.gate = gate
         self.deny_list = deny_list
         self.soft = soft  # None: the generator has no text space for E_m (the offline composer)
+        self.max_batch: int | None = None  # requests per batch the GPU holds, when measured at start-up
 
     def use_checkpoint(self, version: str, path: Path) -> str | None:
         """Serve this soft-embedding checkpoint from the next batch on; a refused one is logged, the one

@@ -23,10 +23,10 @@ from pmg_engine.llm import ChatLLM
 from pmg_engine.mood import MoodModel, SentenceEmbedder
 from pmg_engine.offline_generator import OfflineGenerator
 from pmg_engine.preferences import PreferenceExtractor
+from pmg_engine.random_models import TinyModels, build_tiny_models
 from pmg_engine.safety import KeywordDenyList, NsfwGate
 from pmg_engine.scoring import TextScorer
 from pmg_engine.stickers import StickerMaker
-from pmg_engine.tiny_models import TinyModels, build_tiny_models
 from scripted_llm import FixedMood, ScriptedLLM, by_question
 
 

@@ -9,8 +9,8 @@ import torch
 from pmg_engine.candidates import StickerRequest
 from pmg_engine.conditioning import CONTEXT, encode_prompts, fit_condition
 from pmg_engine.diffusion import DiffusionGenerator, DiffusionOptions, target_prompt
+from pmg_engine.random_models import TinyModels
 from pmg_engine.scoring import ClipScorer
-from pmg_engine.tiny_models import TinyModels
 
 WEIGHTS = [(0.0, 4.0), (1.0, 3.0), (2.0, 2.0), (3.0, 1.0), (4.0, 0.0)]
 
@@ -44,7 +44,7 @@ def test_five_candidates_in_one_batch_are_deterministic(generator: DiffusionGene
     assert len(first) == 5 and first[0].shape == (64, 64, 3)
     assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
     # A pixel slice of the first candidate, as diffusers' own tests pin theirs (weights are seeded).
-    expected = np.array([[131, 52, 163], [109, 144, 152], [150, 162, 192]])
+    expected = np.array([[135, 58, 156], [115, 151, 154], [141, 158, 203]])  # DPM-Solver++, 3 steps
     assert np.abs(first[0][30, 30:33] - expected).max() <= 2
 
 

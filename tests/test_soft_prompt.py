@@ -14,10 +14,10 @@ from pmg_engine.behaviors import StickerSent, UserBehaviors
 from pmg_engine.diffusion import DiffusionGenerator
 from pmg_engine.llm import ChatLLM, weights_fingerprint
 from pmg_engine.prompts import soft_prompt
+from pmg_engine.random_models import TinyModels
 from pmg_engine.soft_prompt import CheckpointError, SoftPromptModel
 from pmg_engine.soft_training import DiffusionObjective, SoftExample, SoftTrainer, TrainingPlan
 from pmg_engine.sticker_art.composer import plain_sticker
-from pmg_engine.tiny_models import TinyModels
 
 TRAINABLE = {
     "body.prompt_encoder.default.embedding.weight",

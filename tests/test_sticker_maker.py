@@ -9,12 +9,12 @@ from PIL import Image
 
 from pmg_engine.candidates import StickerRequest
 from pmg_engine.diffusion import DiffusionGenerator, DiffusionOptions
+from pmg_engine.random_models import TinyModels
 from pmg_engine.safety import KeywordDenyList, NsfwGate
 from pmg_engine.scoring import ClipScorer
 from pmg_engine.selection import z_score
 from pmg_engine.sticker_result import NothingToDrawError
 from pmg_engine.stickers import StickerMaker
-from pmg_engine.tiny_models import TinyModels
 
 WEIGHTS = [(0.0, 4.0), (1.0, 3.0), (2.0, 2.0), (3.0, 1.0), (4.0, 0.0)]
 
