@@ -19,6 +19,7 @@ from adapters.store.schema import current_revision, head_revision, known_revisio
 from bot.settings import Settings
 from pmg_engine.model_sources import (
     ModelUnavailableError,
+    open_clip_architecture,
     resolve_model,
     resolve_open_clip_weights,
     wheel_folder,
@@ -139,7 +140,9 @@ def model_checks(settings: Settings) -> list[Check]:
                 section,
                 f"open_clip scorer {settings.clip_model}",
                 lambda: resolve_open_clip_weights(
-                    settings.clip_model, settings.clip_pretrained, setting="PMG_CLIP_PRETRAINED"
+                    open_clip_architecture(settings.clip_model),
+                    settings.clip_pretrained,
+                    setting="PMG_CLIP_PRETRAINED",
                 ),
             ),
         ]

@@ -74,13 +74,19 @@ async def _rounds(
 OpenBackend = Callable[[int], AbstractAsyncContextManager[StickerBackend[Any, Any]]]
 
 
-async def _measure(
-    open_backend: OpenBackend, requests: list[Any], counts: list[int], max_batch: int, label: str
+async def measure_backend(
+    open_backend: OpenBackend,
+    requests: list[Any],
+    counts: list[int],
+    max_batch: int,
+    label: str,
+    *,
+    single_repeats: int = SINGLE_REPEATS,
 ) -> dict[str, Any]:
     """Warm single-user latency, then each count of users with batching on (max_batch) and off (1)."""
     async with open_backend(max_batch) as backend:
         await asyncio.gather(*(backend.request(f"warm-up-{i}", requests[i]) for i in range(2)))
-        single, _ = await _rounds(backend, requests, 1, repeats=SINGLE_REPEATS)
+        single, _ = await _rounds(backend, requests, 1, repeats=single_repeats)
     rows: dict[str, dict[str, Any]] = {}
     for mode, batch in (("batched", max_batch), ("unbatched", 1)):
         async with open_backend(batch) as backend:
@@ -106,7 +112,7 @@ async def _measure(
     }
 
 
-def _local(stage1: Any, stage2: Any, settings: Settings) -> OpenBackend:
+def local_backend(stage1: Any, stage2: Any, settings: Settings) -> OpenBackend:
     @asynccontextmanager
     async def open_backend(max_batch: int) -> AsyncIterator[StickerBackend[Any, Any]]:
         from bot.service import StickerService
@@ -179,7 +185,9 @@ async def _compare(settings: Settings, counts: list[int], backend: str, replicas
         "max_batch": settings.max_batch,
         "batch_window_ms": settings.batch_window_ms,
         "backend": "local",
-        **await _measure(_local(stage1, stage2, settings), requests, counts, settings.max_batch, "local"),
+        **await measure_backend(
+            local_backend(stage1, stage2, settings), requests, counts, settings.max_batch, "local"
+        ),
     }
     if backend == "ray":
         report["ray"] = await _measure_ray(settings, requests, counts, replicas)
@@ -207,7 +215,7 @@ async def _measure_ray(
         }
     )
     try:
-        measured = await _measure(_on_ray(settings), requests, counts, settings.max_batch, "ray")
+        measured = await measure_backend(_on_ray(settings), requests, counts, settings.max_batch, "ray")
         queues = cluster_status(BENCH_APP).get("replica_queues", {})
         assert isinstance(queues, dict)
         measured["replicas"] = replicas

@@ -144,9 +144,10 @@ class DiffusionGenerator:
         self, max_batch: int, weight_sets: Sequence[tuple[float, float]], *, backend: str = "inductor"
     ) -> float:
         """torch.compile the U-Net and pay for it now: one warm-up batch per bucket (`compile_buckets`),
-        so a user's request never waits for a compilation. Returns the seconds it took."""
+        so a user's request never waits for a compilation. Returns the seconds it took. After the
+        second size, torch.compile makes the batch dimension dynamic: two compilations serve them all."""
         started = time.perf_counter()
-        self.pipeline.unet = torch.compile(self.pipeline.unet, dynamic=False, backend=backend)
+        self.pipeline.unet = torch.compile(self.pipeline.unet, backend=backend)
         self.buckets = compile_buckets(max_batch)
         for size in self.buckets:
             self.generate([warm_up_request(weight_sets)] * size)
