@@ -93,9 +93,9 @@ class Settings(BaseSettings):
     )
 
     llm_device: str = Field(
-        "cpu",
-        description="Where the LLM runs: `cpu` (fp32), `cuda` or `cuda:<n>` (bf16: a larger LLM by id, "
-        "as the paper's 7B one, fits and is fast), or `auto` (the GPU when there is one).",
+        "auto",
+        description="Where the LLM runs: `auto` (the GPU when there is one), `cpu` (fp32), or `cuda` / "
+        "`cuda:<n>` (bf16: a larger LLM by id, as the paper's 7B one, fits and is fast).",
     )
 
     # --- platforms ---------------------------------------------------------------------
@@ -290,6 +290,13 @@ class Settings(BaseSettings):
         if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret.get_secret_value()):
             raise ValueError("use 1 to 256 characters from A-Z, a-z, 0-9, _ and -")
         return secret
+
+    @field_validator("llm_device")
+    @classmethod
+    def _device_torch_knows(cls, device: str) -> str:
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
+            raise ValueError(f"{device!r} is not a device: use auto, cpu, cuda or cuda:<n>")
+        return device
 
     @field_validator("preference_attributes")
     @classmethod

@@ -120,7 +120,7 @@ async def test_a_checkpoint_trained_by_pmg_retrain_is_hot_swapped_in(sd15_env: P
             # The admin's retrain runs beside the serving bot, in its own process as `/retrain` starts it.
             retrain = await asyncio.create_subprocess_exec(
                 str(Path(sys.executable).with_name("pmg")),
-                *("retrain", "--steps", "5", "--json"),
+                *("retrain", "--profile", "sd15", "--steps", "5", "--json"),
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
             )

@@ -87,6 +87,9 @@ def test_default_weight_sets_are_the_papers_five() -> None:
         ("PMG_ALPHA", "1.5", "less than or equal to 1"),
         ("PMG_PROFILE", "sdxl", "offline"),
         ("PMG_PREFERENCE_ATTRIBUTES", "character,smell", "unknown preference attributes"),
+        ("PMG_LLM_DEVICE", "gpu", "use auto, cpu, cuda or cuda:<n>"),
+        ("PMG_SD_SCHEDULER", "lms", "dpm"),
+        ("PMG_SD_SIZE", "500", "multiple of 8"),
     ],
 )
 def test_bad_values_are_refused_with_a_reason(
