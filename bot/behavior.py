@@ -76,6 +76,28 @@ class TrainingExample:
     target_image_sha256: str
 
 
+FeedbackKind = Literal["sent", "another", "chosen", "pack", "inline"]
+
+
+@dataclass(frozen=True)
+class StoredGeneration:
+    """A recorded generation as 🔄 Another and 🎨 Choose need it: its understanding, its candidates
+    (weights, seed, scores) and the images of the safe ones by index."""
+
+    id: int
+    chat: str | None
+    request_text: str
+    preference_keywords: list[str]
+    target_keywords: list[str]
+    mood: str | None
+    weight_sets: list[tuple[float, float]]
+    candidates: list[dict[str, Any]]
+    chosen_index: int | None
+    alpha: float | None
+    candidate_images: dict[int, str]  # candidate index -> sha256 of its sticker image
+    created_at: datetime
+
+
 @dataclass
 class GenerationRecord:
     """Everything needed to explain or reproduce one /sticker answer."""

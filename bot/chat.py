@@ -70,6 +70,17 @@ class Button:
     action: str
 
 
+def button_action(verb: str, choice: str, owner: UserKey) -> str:
+    """`verb:choice:owner id`: every button names whom it was made for (Telegram allows 64 bytes)."""
+    return f"{verb}:{choice}:{owner.external_id}"
+
+
+def parse_action(action: str) -> tuple[str, str, str | None]:
+    """(verb, choice, owner id); owner None for a button made before buttons named their owner."""
+    verb, choice, owner = [*action.split(":", 2), None, None][:3]
+    return verb or "", choice or "", owner
+
+
 class ChatPlatform(Protocol):
     """What the use cases need of a platform: text (with buttons), a sticker, a file, progress. An
     adapter makes one per incoming event, so it knows whom it answers."""
@@ -78,7 +89,15 @@ class ChatPlatform(Protocol):
 
     async def send_text(self, chat: str, text: str, buttons: list[Button] | None = None) -> None: ...
 
-    async def send_sticker(self, chat: str, webp: bytes, png: bytes) -> None: ...
+    async def send_sticker(
+        self, chat: str, webp: bytes, png: bytes, buttons: list[Button] | None = None
+    ) -> None: ...
+
+    async def send_image(
+        self, chat: str, png: bytes, caption: str, buttons: list[Button] | None = None
+    ) -> None:
+        """A picture (the 🎨 Choose contact sheet) with a caption and buttons in one row."""
+        ...
 
     async def send_file(self, chat: str, filename: str, data: bytes) -> None:
         """Only the user who asked may see it (a private chat, an ephemeral reply)."""

@@ -16,19 +16,40 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bot.behavior import CANT_SAVE, StoreUnavailable
-from bot.chat import Button, ChatPlatform, IncomingMessage, IncomingSticker, image_problem
+from bot.chat import (
+    Button,
+    ChatPlatform,
+    IncomingMessage,
+    IncomingSticker,
+    button_action,
+    image_problem,
+    parse_action,
+)
 from bot.export_archive import ARCHIVE_NAME, export_archive
 from bot.identity import Platform, UserKey
 from bot.progress_relay import ProgressRelay
 from bot.service import ServiceError
 from bot.settings import Settings
+from bot.sticker_choices import (
+    ANOTHER,
+    CHOOSE,
+    GONE,
+    PICK,
+    generation_id,
+    parse_pick,
+    pick_buttons,
+    sticker_buttons,
+    usable,
+)
+from bot.sticker_choices import contact_sheet as choices_sheet
 from bot.text_input import clean_text
 from bot.user_files import UserFiles
 
 if TYPE_CHECKING:
-    from bot.service import StickerBackend
+    from bot.behavior import StoredGeneration
+    from bot.service import ProgressCallback, StickerBackend
     from bot.sticker_engine import EngineOutcome, EngineRequest
-    from bot.stickers import StickerJob
+    from bot.stickers import StickerJob, StickerReply
     from bot.store import BehaviorStore
 
 log = logging.getLogger(__name__)
@@ -38,7 +59,8 @@ PRIVACY = """What pmg-stickers stores, and why:
 • With your consent to personalize: the messages and the stickers/emoji you send in chats where I can \
 read them (their text, emoji, names and set titles; never other people's), your name as the platform \
 shows it, the preference keywords I learn from them, and every sticker I make for you with the \
-keywords and scores behind it. Edit or delete a message on the platform and I follow.
+keywords and scores behind it, its other candidates (for 🎨 Choose) and what you did with it (sent, \
+🔄 another, the one you chose). Edit or delete a message on the platform and I follow.
 • With your consent to train as well: the images of the stickers you send, to train the shared model \
 that turns taste into pictures (one model for all users; no image or text of yours is kept inside it).
 • Without consent to personalize I keep nothing of yours: not your words, not the stickers I make \
@@ -56,21 +78,11 @@ DELETED_WORDS = {  # how the store's deletion counts read in a reply: (one, seve
     "messages": ("message", "messages"),
     "sticker_uses": ("sticker/emoji you sent", "stickers/emoji you sent"),
     "generations": ("sticker I made for you", "stickers I made for you"),
+    "feedback": ("note of what you did with a sticker", "notes of what you did with stickers"),
     "images": ("image", "images"),
     "sticker_images": ("sticker image", "sticker images"),
     "preference_keywords": ("set of preference keywords", "sets of preference keywords"),
 }
-
-
-def button_action(verb: str, choice: str, owner: UserKey) -> str:
-    """`verb:choice:owner id`: every button names whom it was made for (Telegram allows 64 bytes)."""
-    return f"{verb}:{choice}:{owner.external_id}"
-
-
-def parse_action(action: str) -> tuple[str, str, str | None]:
-    """(verb, choice, owner id); owner None for a button made before buttons named their owner."""
-    verb, choice, owner = [*action.split(":", 2), None, None][:3]
-    return verb or "", choice or "", owner
 
 
 def deleted_line(deleted: dict[str, int]) -> str:
@@ -119,6 +131,11 @@ class StickerBot:
             "retrain": self.retrain,
         }
         self.admin_only = {"stats", "retrain"}
+        self.sticker_actions: dict[str, Callable[[ChatPlatform, UserKey, str, str], Awaitable[None]]] = {
+            ANOTHER: self.another,
+            CHOOSE: self.choose,
+            PICK: self.pick,
+        }
 
     # --- routing ---------------------------------------------------------------------------
 
@@ -167,7 +184,7 @@ class StickerBot:
         return owner == user.external_id or (owner is None and verb == "consent")
 
     async def on_button(self, platform: ChatPlatform, user: UserKey, chat: str, action: str) -> None:
-        """A pressed button: consent choices and the /forget confirmation."""
+        """A pressed button: consent choices, the /forget confirmation, and 🔄/🎨/1…N under stickers."""
         try:
             await self._on_button(platform, user, chat, action)
         except StoreUnavailable as error:
@@ -191,6 +208,8 @@ class StickerBot:
             await platform.send_text(chat, "Done: everything I stored about you is deleted.")
         elif verb == "forget":
             await platform.send_text(chat, "Nothing was deleted.")
+        elif verb in self.sticker_actions:
+            await self.sticker_actions[verb](platform, user, chat, choice)
 
     # --- behavior ----------------------------------------------------------------------------
 
@@ -330,55 +349,148 @@ class StickerBot:
         """A sticker answering `text`, else the user's last messages in this chat."""
         from bot.stickers import make_sticker
 
-        if message.user in self._busy:
-            await platform.send_text(message.chat, "One at a time: your sticker is on its way.")
-            return
-        wait = self._cooldown_left(message.user)
-        if wait > 0:
-            await platform.send_text(message.chat, f"Easy there! Your next sticker in {math.ceil(wait)} s.")
-            return
         conversation, context_ids = ([text], None) if text else await self._recent_lines(message)
         if not conversation:
             await platform.send_text(message.chat, "Tell me what to answer: /sticker we won the match!")
             return
-        self._busy.add(message.user)
-        self._last_sticker[message.user] = time.monotonic()
-        request_id = uuid.uuid4().hex[:8]
+        await self._draw_and_send(
+            platform,
+            message.user,
+            message.chat,
+            lambda report: make_sticker(
+                self.store,
+                self.service,
+                self.job,
+                message.user,
+                conversation[-self.settings.conversation_turns :],
+                alpha=self.settings.alpha,
+                chat=message.chat,
+                progress=report,
+                deadline_s=self.settings.request_deadline_s,
+                context_message_ids=context_ids,
+            ),
+        )
 
+    async def _draw_and_send(
+        self,
+        platform: ChatPlatform,
+        user: UserKey,
+        chat: str,
+        draw: Callable[[ProgressCallback], Awaitable[StickerReply]],
+    ) -> int | None:
+        """One sticker at a time per user, after their cooldown, with progress; a failure is one friendly
+        line (and a log line with its id). A recorded sticker gets 🔄/🎨 buttons. Returns its generation."""
+        if user in self._busy:
+            await platform.send_text(chat, "One at a time: your sticker is on its way.")
+            return None
+        wait = self._cooldown_left(user)
+        if wait > 0:
+            await platform.send_text(chat, f"Easy there! Your next sticker in {math.ceil(wait)} s.")
+            return None
+        self._busy.add(user)
+        self._last_sticker[user] = time.monotonic()
+        request_id = uuid.uuid4().hex[:8]
         try:
-            async with ProgressRelay(platform, message.chat) as relay:  # ends before any answer is sent
-                reply = await make_sticker(
-                    self.store,
-                    self.service,
-                    self.job,
-                    message.user,
-                    conversation[-self.settings.conversation_turns :],
-                    alpha=self.settings.alpha,
-                    chat=message.chat,
-                    progress=relay.report,
-                    deadline_s=self.settings.request_deadline_s,
-                    context_message_ids=context_ids,
-                )
+            async with ProgressRelay(platform, chat) as relay:  # ends before any answer is sent
+                reply = await draw(relay.report)
         except ServiceError as error:
-            await platform.send_text(message.chat, f"Sorry, {error}.")
-            return
+            await platform.send_text(chat, f"Sorry, {error}.")
+            return None
         except StoreUnavailable:
             raise  # dispatch answers it
         except Exception:
-            log.exception("/sticker %s failed for %s", request_id, message.user)
+            log.exception("sticker %s failed for %s", request_id, user)
             await platform.send_text(
-                message.chat, f"Sorry, that sticker failed (error {request_id}). Please try again."
+                chat, f"Sorry, that sticker failed (error {request_id}). Please try again."
             )
-            return
+            return None
         finally:
-            self._busy.discard(message.user)
-        files = reply.result.files
+            self._busy.discard(user)
+        files, generation_id = reply.result.files, reply.generation_id
         if files is None:
             await platform.send_text(
-                message.chat, "Sorry, I couldn't make a sticker I'd be happy to send for that one."
+                chat, "Sorry, I couldn't make a sticker I'd be happy to send for that one."
             )
+            return None
+        buttons = sticker_buttons(generation_id, user) if generation_id is not None else None
+        await platform.send_sticker(chat, files.webp, files.png, buttons)
+        chosen = reply.result.chosen
+        if generation_id is not None and chosen is not None:
+            weights = self.job.weight_sets[chosen]
+            await self.store.record_feedback(
+                user, generation_id, "sent", chat=chat, candidate_index=chosen, weights=weights
+            )
+        return generation_id
+
+    async def another(self, platform: ChatPlatform, user: UserKey, chat: str, choice: str) -> None:
+        """🔄 The same keywords and mood, new seeds: no LLM question is asked again."""
+        from bot.stickers import make_another
+
+        earlier = await self._generation(platform, user, chat, generation_id(choice))
+        if earlier is None:
             return
-        await platform.send_sticker(message.chat, files.webp, files.png)
+        made = await self._draw_and_send(
+            platform,
+            user,
+            chat,
+            lambda report: make_another(
+                self.store,
+                self.service,
+                self.job,
+                user,
+                earlier,
+                alpha=self.settings.alpha,
+                progress=report,
+                deadline_s=self.settings.request_deadline_s,
+            ),
+        )
+        if made is not None:
+            await self.store.record_feedback(user, earlier.id, "another", chat=chat)
+
+    async def choose(self, platform: ChatPlatform, user: UserKey, chat: str, choice: str) -> None:
+        """🎨 Every safe candidate of that sticker as one numbered sheet, a button per candidate."""
+        generation = await self._generation(platform, user, chat, generation_id(choice))
+        if generation is None:
+            return
+        if not generation.candidate_images:
+            await platform.send_text(chat, GONE)
+            return
+        images = [
+            await self.store.read_blob(generation.candidate_images[i])
+            for i in sorted(generation.candidate_images)
+        ]
+        sheet = await asyncio.to_thread(choices_sheet, generation, images)
+        await platform.send_image(chat, sheet, "Pick the one you like:", pick_buttons(generation, user))
+
+    async def pick(self, platform: ChatPlatform, user: UserKey, chat: str, choice: str) -> None:
+        """One candidate from the sheet, sent as the sticker; the choice (and its weight set) recorded."""
+        from bot.stickers import sticker_files
+
+        picked = parse_pick(choice)
+        generation = await self._generation(platform, user, chat, picked[0] if picked else None)
+        if generation is None or picked is None:
+            return
+        index = picked[1]
+        if index not in generation.candidate_images:
+            await platform.send_text(chat, GONE)
+            return
+        files = await asyncio.to_thread(
+            sticker_files, await self.store.read_blob(generation.candidate_images[index])
+        )
+        await platform.send_sticker(chat, files.webp, files.png, sticker_buttons(generation.id, user))
+        weights = generation.weight_sets[index]
+        await self.store.record_feedback(
+            user, generation.id, "chosen", chat=chat, candidate_index=index, weights=weights
+        )
+
+    async def _generation(
+        self, platform: ChatPlatform, user: UserKey, chat: str, generation_id: int | None
+    ) -> StoredGeneration | None:
+        """The user's generation a button names, or None after telling them it is gone."""
+        generation = usable(await self.store.generation(user, generation_id)) if generation_id else None
+        if generation is None:
+            await platform.send_text(chat, GONE)
+        return generation
 
     async def retrain(self, platform: ChatPlatform, message: IncomingMessage, _: str) -> None:
         """Start `pmg retrain` in its own process (stickers keep flowing); report progress and the result."""

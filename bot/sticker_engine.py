@@ -30,6 +30,7 @@ class EngineRequest:
     seed: int
     personalized: bool  # the user has history: the soft embeddings apply
     checkpoint: tuple[str, Path] | None = None  # the promoted checkpoint when the request was made
+    understood: Understanding | None = None  # 🔄 Another: stage 1's answer from before, asked again of nobody
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class StickerEngine:
         assert self.stages is not None, "load() runs before any batch"
         stage1, stage2 = self.stages
         notes = self._swap_checkpoint(requests, stage2)
-        understandings = stage1.understand([r.behaviors for r in requests], [r.cached for r in requests])
+        understandings = self._understand(stage1, requests)
         sticker_requests = [
             StickerRequest(
                 preference_keywords=u.preferences.keywords,
@@ -99,6 +100,15 @@ class StickerEngine:
         for result in results:
             result.notes = notes + result.notes
         return [EngineOutcome(u, r, stage2.models) for u, r in zip(understandings, results, strict=True)]
+
+    @staticmethod
+    def _understand(stage1: Stage1, requests: list[EngineRequest]) -> list[Understanding]:
+        """Stage 1 for the requests that need it, in one batch; the others keep what they bring."""
+        asking = [r for r in requests if r.understood is None]
+        answers = iter(
+            stage1.understand([r.behaviors for r in asking], [r.cached for r in asking]) if asking else []
+        )
+        return [r.understood if r.understood is not None else next(answers) for r in requests]
 
     @staticmethod
     def _swap_checkpoint(requests: list[EngineRequest], stage2: Stage2) -> list[str]:

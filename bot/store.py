@@ -13,8 +13,10 @@ from bot.behavior import (
     CachedPreferences,
     Consent,
     ConsentSaved,
+    FeedbackKind,
     GenerationRecord,
     Recorded,
+    StoredGeneration,
     TrainingExample,
 )
 from bot.identity import Platform, UserKey
@@ -75,8 +77,24 @@ class BehaviorStore(Protocol):
         self, user: UserKey, preferences: CachedPreferences, *, consent_at: datetime | None
     ) -> bool: ...
     async def record_generation(
-        self, record: GenerationRecord, *, image: bytes | None = None, image_mime: str = "image/webp"
+        self,
+        record: GenerationRecord,
+        *,
+        image: bytes | None = None,
+        image_mime: str = "image/webp",
+        candidate_images: dict[int, bytes] | None = None,
     ) -> int | None: ...
+    async def generation(self, user: UserKey, generation_id: int) -> StoredGeneration | None: ...
+    async def record_feedback(
+        self,
+        user: UserKey,
+        generation_id: int,
+        kind: FeedbackKind,
+        *,
+        chat: str | None = None,
+        candidate_index: int | None = None,
+        weights: tuple[float, float] | None = None,
+    ) -> bool: ...
     async def start_training_run(self, version: str, config: dict[str, Any]) -> int: ...
     async def finish_training_run(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,6 +26,21 @@ def contact_sheet(
     stickers: Sequence[Image.Image], labels: Sequence[str], path: Path, *, columns: int = 5, title: str = ""
 ) -> Path:
     """Write a PNG grid of `stickers` with `labels` (two short lines at most) under each."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    contact_sheet_image(stickers, labels, columns=columns, title=title).save(path)
+    return path
+
+
+def contact_sheet_png(stickers: Sequence[Image.Image], labels: Sequence[str], *, title: str = "") -> bytes:
+    """The same grid as PNG bytes, to send in a chat."""
+    buffer = io.BytesIO()
+    contact_sheet_image(stickers, labels, title=title).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def contact_sheet_image(
+    stickers: Sequence[Image.Image], labels: Sequence[str], *, columns: int = 5, title: str = ""
+) -> Image.Image:
     if not stickers:
         raise ValueError("a contact sheet needs at least one sticker")
     rows = -(-len(stickers) // columns)
@@ -42,6 +58,4 @@ def contact_sheet(
         sheet.paste(thumb, (x + 4, y + 4), thumb)
         draw.rectangle((x, y + CELL, x + CELL, y + CELL + LABEL), fill="white")
         draw.multiline_text((x + 4, y + CELL + 2), label, fill="black", font=font, spacing=2)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(path)
-    return path
+    return sheet

@@ -379,15 +379,14 @@ class DiscordDriver:
 
 
 def _as_sent(message: dict[str, Any], files: dict[str, bytes], chat: str = CHAT) -> Sent:
-    for name, data in files.items():
-        return (
-            Sent("sticker", chat, data=data) if name.endswith(".png") else Sent("file", chat, name, data=data)
-        )
     buttons = [
         Button(button["label"], button["custom_id"].removeprefix("pmg:"))
         for row in message.get("components", [])
         for button in row["components"]
     ]
+    for name, data in files.items():
+        kinds = {"sticker.png": "sticker", "candidates.png": "image"}
+        return Sent(kinds.get(name, "file"), chat, message.get("content") or name, buttons, data)
     return Sent("text", chat, message.get("content") or "", buttons)
 
 

@@ -11,7 +11,7 @@ from bot.identity import Platform
 
 @dataclass
 class Sent:
-    kind: str  # text | sticker | file | progress
+    kind: str  # text | sticker | image | file | progress
     chat: str
     text: str = ""
     buttons: list[Button] = field(default_factory=list)
@@ -27,14 +27,24 @@ class MemoryPlatform:
     async def send_text(self, chat: str, text: str, buttons: list[Button] | None = None) -> None:
         self.sent.append(Sent("text", chat, text, list(buttons or [])))
 
-    async def send_sticker(self, chat: str, webp: bytes, png: bytes) -> None:
-        self.sent.append(Sent("sticker", chat, data=webp))
+    async def send_sticker(
+        self, chat: str, webp: bytes, png: bytes, buttons: list[Button] | None = None
+    ) -> None:
+        self.sent.append(Sent("sticker", chat, buttons=list(buttons or []), data=webp))
+
+    async def send_image(
+        self, chat: str, png: bytes, caption: str, buttons: list[Button] | None = None
+    ) -> None:
+        self.sent.append(Sent("image", chat, caption, list(buttons or []), data=png))
 
     async def send_file(self, chat: str, filename: str, data: bytes) -> None:
         self.sent.append(Sent("file", chat, filename, data=data))
 
     async def progress(self, chat: str, text: str) -> None:
         self.sent.append(Sent("progress", chat, text))
+
+    def sent_of(self, kind: str) -> list[Sent]:
+        return [s for s in self.sent if s.kind == kind]
 
     def last(self, kind: str) -> Sent:
         return next(s for s in reversed(self.sent) if s.kind == kind)

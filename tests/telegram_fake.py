@@ -1,5 +1,5 @@
 """A small fake Telegram Bot API on 127.0.0.1 (there is no Telegram here): python-telegram-bot talks to
-it over real HTTP. It answers getMe, getUpdates (long polling), sendMessage, sendSticker, sendDocument,
+it over real HTTP. It answers getMe, getUpdates (long polling), sendMessage, sendSticker, sendPhoto, sendDocument,
 editMessageText, deleteMessage, getFile and file downloads, answerCallbackQuery; it records every call,
 can answer 429 with retry_after or fail a method outright, and refuses private messages to users who
 never started the bot."""
@@ -139,7 +139,7 @@ class FakeBotApi:
             await self._closing.wait()
             return _error(504, "Gateway Timeout")
         chat_id = params.get("chat_id")
-        sends = {"sendMessage", "sendDocument", "sendSticker"}
+        sends = {"sendMessage", "sendDocument", "sendSticker", "sendPhoto"}
         if method in sends and isinstance(chat_id, int) and chat_id > 0 and chat_id not in self.started_users:
             return _error(403, "Forbidden: bot can't initiate conversation with a user")
         if method == "getFile" and params["file_id"] not in self.files:
@@ -163,6 +163,9 @@ class FakeBotApi:
             sent = {"sticker": _sticker(f"out-{len(self.calls)}", "🙂", len(call.upload or b""))}
         if call.method == "sendDocument":
             sent = {"document": {"file_id": "doc", "file_unique_id": "doc", "file_name": call.filename}}
+        if call.method == "sendPhoto":
+            photo = {"file_id": "photo", "file_unique_id": "photo", "width": 960, "height": 228}
+            sent = {"photo": [photo], "caption": params.get("caption")}
         if call.method == "editMessageText":
             sent = {"text": params.get("text"), "message_id": params["message_id"]}
         if sent is None:
@@ -290,19 +293,21 @@ class TelegramDriver:
         }
         for call in self.api.calls:
             params, chat = call.params, str(call.params.get("chat_id"))
+            buttons = [
+                Button(b["text"], b["callback_data"])
+                for row in (params.get("reply_markup") or {}).get("inline_keyboard", [])
+                for b in row
+            ]
             if call.method == "sendMessage":
-                buttons = [
-                    Button(b["text"], b["callback_data"])
-                    for row in (params.get("reply_markup") or {}).get("inline_keyboard", [])
-                    for b in row
-                ]
                 item = Sent("text", chat, params["text"], buttons)
                 by_id[call.message_id or 0] = item
                 shown.append(item)
             elif call.method == "editMessageText":
                 shown.append(Sent("progress", chat, params["text"]))
             elif call.method == "sendSticker":
-                shown.append(Sent("sticker", chat, data=call.upload or b""))
+                shown.append(Sent("sticker", chat, buttons=buttons, data=call.upload or b""))
+            elif call.method == "sendPhoto":
+                shown.append(Sent("image", chat, params.get("caption", ""), buttons, call.upload or b""))
             elif call.method == "sendDocument":
                 shown.append(Sent("file", chat, call.filename or "", data=call.upload or b""))
         for message_id in progress_ids:

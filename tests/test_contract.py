@@ -74,6 +74,30 @@ async def test_sticker_arrives_after_progress_and_is_recorded(
     assert generation["preference_keywords"][0] == "frog" and generation["status"] == "done"
 
 
+async def test_another_and_choose_under_the_sticker(
+    driver: ChatDriver, bot: StickerBot, store: SqlBehaviorStore
+) -> None:
+    bot.settings = bot.settings.model_copy(update={"sticker_cooldown_s": 0})  # 🔄 waits like /sticker
+    ann = key(driver.platform, "ann")
+    await consent(driver, "ann")
+    await driver.say("ann", "frogs!", sticker="🐸", message_id=1)
+    await driver.command("ann", "sticker", "we won the cup!!")
+    another, choose = (b.action for b in last(driver, "sticker").buttons)
+    assert another.startswith("another:") and choose.startswith("choose:")
+
+    await driver.press("ann", another)
+    assert len([s for s in driver.sent if s.kind == "sticker"]) == 2
+    await driver.press("ann", choose)
+    sheet = last(driver, "image")
+    assert [b.label for b in sheet.buttons] == ["1", "2", "3", "4", "5"]
+    await driver.press("ann", sheet.buttons[1].action)
+
+    image = Image.open(io.BytesIO(last(driver, "sticker").data))
+    assert (image.format, image.size) == (driver.sticker_format, (512, 512))
+    kinds = [f["kind"] for f in (await store.export_user(ann))["feedback"]]
+    assert kinds == ["sent", "sent", "another", "chosen"]
+
+
 async def test_export_is_a_private_zip_and_forget_deletes_after_confirmation(
     driver: ChatDriver, store: SqlBehaviorStore
 ) -> None:

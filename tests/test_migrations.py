@@ -28,6 +28,8 @@ TABLES = {
     "generations",
     "preference_cache",
     "training_runs",
+    "candidate_images",
+    "sticker_feedback",
 }
 
 

@@ -107,7 +107,11 @@ async def test_withdrawing_personalization_deletes_what_it_covered_and_says_so(
     await store.record_sticker_use(alice, "group", StickerSent("🐶"), message_id=4, image=IMAGE)
     await store.record_sticker_use(bob, "group", StickerSent("🐶"), message_id=5, image=IMAGE)
     record = GenerationRecord(user=alice, chat="group", profile="offline", consent_at=consent.updated_at)
-    await store.record_generation(record, image=b"made for alice")
+    generation = await store.record_generation(
+        record, image=b"made for alice", candidate_images={0: b"made for alice", 1: b"runner-up"}
+    )
+    assert generation is not None and await store.record_feedback(alice, generation, "sent", chat="group")
+    assert not await store.record_feedback(bob, generation, "chosen")  # not bob's to choose from
     await store.store_preferences(alice, CachedPreferences(["frog"], 3, "llm"), consent_at=consent.updated_at)
 
     saved = await store.set_consent(alice, personalize=False, train=False)
@@ -116,12 +120,14 @@ async def test_withdrawing_personalization_deletes_what_it_covered_and_says_so(
         "messages": 2,
         "sticker_uses": 2,
         "generations": 1,
+        "feedback": 1,
         "preference_keywords": 1,
-        "images": 2,  # alice's own image and the sticker made for her; the one bob shares stays
+        "images": 3,  # alice's own image and the stickers made for her; the one bob shares stays
     }
     exported = await store.export_user(alice)
     assert exported["user"]["display_name"] is None and exported["user"]["consent_personalize"] is False
-    assert [exported[name] for name in ("messages", "sticker_uses", "generations", "blobs")] == [[]] * 4
+    names = ("messages", "sticker_uses", "generations", "feedback", "candidate_images", "blobs")
+    assert [exported[name] for name in names] == [[]] * len(names)
     assert exported["preference_keywords"] == []
     [bob_use] = await store.recent_history(bob, 10)
     assert await store.read_blob(bob_use.image_sha256 or "") == IMAGE

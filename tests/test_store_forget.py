@@ -46,7 +46,10 @@ async def _populate(store: SqlBehaviorStore, user: UserKey, marker: str) -> str:
         request_text=f"request {marker}",
         consent_at=consent.updated_at,
     )
-    assert await store.record_generation(request, image=generated)
+    candidates = {0: generated, 1: f"candidate {marker}".encode(), 2: SHARED_IMAGE}
+    generation_id = await store.record_generation(request, image=generated, candidate_images=candidates)
+    assert generation_id is not None
+    assert await store.record_feedback(user, generation_id, "chosen", chat="group", candidate_index=1)
     failed = GenerationRecord(
         user=user, chat=None, profile="offline", status="failed", consent_at=consent.updated_at
     )
@@ -69,7 +72,15 @@ async def test_forget_removes_everything_of_one_user_only(store: SqlBehaviorStor
 
     report = await store.forget_user(alice)
 
-    assert report == {"users": 1, "messages": 2, "sticker_uses": 2, "generations": 2, "chats": 1, "blobs": 2}
+    assert report == {
+        "users": 1,
+        "messages": 2,
+        "sticker_uses": 2,
+        "generations": 2,
+        "feedback": 1,
+        "chats": 1,
+        "blobs": 3,  # own image, generated sticker, own candidate; the shared image stays for bob
+    }
     assert (await store.export_user(alice))["user"] is None
     assert await store.recent_history(alice, 10) == []
     assert await store.cached_preferences(alice) is None

@@ -47,13 +47,27 @@ class ConsolePlatform:
 
     async def send_text(self, chat: str, text: str, buttons: list[Button] | None = None) -> None:
         self.console.print(f"[bold magenta]bot:[/] {text}", highlight=False)
+        self._offer(buttons)
+
+    async def send_sticker(
+        self, chat: str, webp: bytes, png: bytes, buttons: list[Button] | None = None
+    ) -> None:
+        path = self.files.write_sticker(self.user, webp, png)
+        self.console.print(f"[bold magenta]bot:[/] (sticker) {path}", highlight=False)
+        self._offer(buttons)
+
+    async def send_image(
+        self, chat: str, png: bytes, caption: str, buttons: list[Button] | None = None
+    ) -> None:
+        path = self.files.write(self.user, "candidates", ".png", png)
+        self.console.print(f"[bold magenta]bot:[/] {caption} (picture) {path}", highlight=False)
+        self._offer(buttons)
+
+    def _offer(self, buttons: list[Button] | None) -> None:
+        """The buttons under the last answer, pressed by typing their number."""
         self.buttons = list(buttons or [])
         for number, button in enumerate(self.buttons, start=1):
             self.console.print(f"  [{number}] {button.label}", highlight=False)
-
-    async def send_sticker(self, chat: str, webp: bytes, png: bytes) -> None:
-        path = self.files.write_sticker(self.user, webp, png)
-        self.console.print(f"[bold magenta]bot:[/] (sticker) {path}", highlight=False)
 
     async def send_file(self, chat: str, filename: str, data: bytes) -> None:
         path = self.files.write(self.user, Path(filename).stem, Path(filename).suffix, data)

@@ -52,11 +52,28 @@ class InteractionReplies:
         else:
             await self._followup(content=text[:MAX_CONTENT], private=True)
 
-    async def send_sticker(self, chat: str, webp: bytes, png: bytes) -> None:
-        """Discord shows PNG attachments inline; WebP is the Telegram sticker format."""
-        await self._followup(file=discord.File(io.BytesIO(png), "sticker.png"))
+    async def send_sticker(
+        self, chat: str, webp: bytes, png: bytes, buttons: list[Button] | None = None
+    ) -> None:
+        """Discord shows PNG attachments inline; WebP is the Telegram sticker format. The buttons are seen
+        by the channel, but only the user the sticker was made for may press them."""
+        extra: dict[str, Any] = {"view": button_view(buttons)} if buttons else {}
+        await self._followup(file=discord.File(io.BytesIO(png), "sticker.png"), **extra)
         self._placeholder = False
         await self._end_progress("done ✓")
+
+    async def send_image(
+        self, chat: str, png: bytes, caption: str, buttons: list[Button] | None = None
+    ) -> None:
+        """The contact sheet, to the asker alone (choosing is theirs; the chosen sticker is public)."""
+        await self._end_progress(None)
+        extra: dict[str, Any] = {"view": button_view(buttons)} if buttons else {}
+        await self._followup(
+            content=caption[:MAX_CONTENT],
+            file=discord.File(io.BytesIO(png), "candidates.png"),
+            private=True,
+            **extra,
+        )
 
     async def send_file(self, chat: str, filename: str, data: bytes) -> None:
         """Files hold the user's own data: always ephemeral, whatever the command."""

@@ -30,10 +30,12 @@ from adapters.store.errors import BlobTooLargeError, DatabaseUnavailableError, S
 from adapters.store.tables import (
     Base,
     Blob,
+    CandidateImage,
     Chat,
     Generation,
     Message,
     PreferenceCache,
+    StickerFeedback,
     StickerUse,
     TrainingRun,
     User,
@@ -44,8 +46,10 @@ from bot.behavior import (
     CachedPreferences,
     Consent,
     ConsentSaved,
+    FeedbackKind,
     GenerationRecord,
     Recorded,
+    StoredGeneration,
     TrainingExample,
 )
 from bot.identity import MAX_ID_CHARS, Platform, UserKey
@@ -56,7 +60,12 @@ log = logging.getLogger(__name__)
 
 NAME_CHARS = 256  # display names, chat titles, sticker names and set titles
 EXPORT_FORMAT = "pmg-stickers user export, version 2"
-USER_TABLES = (("messages", Message), ("sticker_uses", StickerUse), ("generations", Generation))
+USER_TABLES = (
+    ("messages", Message),
+    ("sticker_uses", StickerUse),
+    ("generations", Generation),
+    ("feedback", StickerFeedback),
+)
 CHECKPOINT_RETRY_S = (1.0, 30.0)  # first and longest wait between tries of a blocked WAL checkpoint
 CHECKPOINT_BUSY_MS = 200  # how long one try waits for readers to finish
 
@@ -347,7 +356,7 @@ class SqlBehaviorStore:
         images = await self._user_blobs(session, user_id)
         deleted["preference_keywords"] = await _count(session, PreferenceCache, user_id)
         touched_chats = await self._user_chats(session, user_id)
-        for table in (Message, StickerUse, Generation, PreferenceCache):
+        for table in (Message, StickerUse, StickerFeedback, Generation, PreferenceCache):
             await session.execute(delete(table).where(table.user_id == user_id))
         await session.execute(update(User).where(User.id == user_id).values(display_name=None))
         await self._drop_unused_chats(session, touched_chats)
@@ -669,11 +678,17 @@ class SqlBehaviorStore:
     # --- generations and training runs ----------------------------------------------------
 
     async def record_generation(
-        self, record: GenerationRecord, *, image: bytes | None = None, image_mime: str = "image/webp"
+        self,
+        record: GenerationRecord,
+        *,
+        image: bytes | None = None,
+        image_mime: str = "image/webp",
+        candidate_images: dict[int, bytes] | None = None,
     ) -> int | None:
-        """Store one generation, and the chosen sticker's image as a blob when given: only for a user
-        who consents to personalization and has not changed that since `record.consent_at` (None:
-        nothing stored, for anyone else — never seen, declined, withdrawn, forgotten)."""
+        """Store one generation, the chosen sticker's image and the safe candidates' images (by index)
+        as blobs when given: only for a user who consents to personalization and has not changed that
+        since `record.consent_at` (None: nothing stored, for anyone else — never seen, declined,
+        withdrawn, forgotten)."""
         async with self.write_transaction() as session:
             user_id = await self._user_unchanged_since(session, record.user, record.consent_at)
             if user_id is None:
@@ -706,7 +721,90 @@ class SqlBehaviorStore:
             )
             session.add(generation)
             await session.flush()
+            for index, data in sorted((candidate_images or {}).items()):
+                sha256 = await self._keep_blob(session, data, image_mime)
+                session.add(CandidateImage(generation_id=generation.id, candidate_index=index, sha256=sha256))
             return generation.id
+
+    async def generation(self, user: UserKey, generation_id: int) -> StoredGeneration | None:
+        """The user's own generation, while they consent to personalization; None for anything else
+        (another user's, deleted, forgotten, consent withdrawn)."""
+        async with self.read_transaction() as session:
+            row = (
+                await session.execute(
+                    select(Generation, Chat.external_id)
+                    .join(User, User.id == Generation.user_id)
+                    .outerjoin(Chat, Chat.id == Generation.chat_id)
+                    .where(
+                        Generation.id == generation_id,
+                        User.platform == user.platform.value,
+                        User.external_id == user.external_id,
+                        User.consent_personalize,
+                    )
+                )
+            ).one_or_none()
+            if row is None:
+                return None
+            generation, chat = row
+            images = await session.execute(
+                select(CandidateImage.candidate_index, CandidateImage.sha256).where(
+                    CandidateImage.generation_id == generation_id
+                )
+            )
+            return StoredGeneration(
+                id=generation.id,
+                chat=chat,
+                request_text=generation.request_text,
+                preference_keywords=list(generation.preference_keywords),
+                target_keywords=list(generation.target_keywords),
+                mood=generation.mood,
+                weight_sets=[(float(p), float(t)) for p, t in generation.weight_sets],
+                candidates=list(generation.candidates),
+                chosen_index=generation.chosen_index,
+                alpha=generation.alpha,
+                candidate_images=dict(images.tuples().all()),
+                created_at=generation.created_at,
+            )
+
+    async def record_feedback(
+        self,
+        user: UserKey,
+        generation_id: int,
+        kind: FeedbackKind,
+        *,
+        chat: str | None = None,
+        candidate_index: int | None = None,
+        weights: tuple[float, float] | None = None,
+    ) -> bool:
+        """What the user did with one of their generations; stored only while they consent to
+        personalization and the generation is theirs (checked in this write's transaction)."""
+        async with self.write_transaction() as session:
+            found = await self._consenting_user(session, user)
+            owned = (
+                found is not None
+                and (
+                    await session.execute(
+                        select(Generation.id).where(
+                            Generation.id == generation_id, Generation.user_id == found[0]
+                        )
+                    )
+                ).scalar_one_or_none()
+            )
+            if found is None or owned is None:
+                return False
+            chat_id = await self._upsert_chat(session, user.platform, chat) if chat else None
+            session.add(
+                StickerFeedback(
+                    user_id=found[0],
+                    chat_id=chat_id,
+                    generation_id=generation_id,
+                    kind=kind,
+                    candidate_index=candidate_index,
+                    weights=list(weights) if weights else None,
+                    created_at=utc_now(),
+                )
+            )
+            return True
 
     async def start_training_run(self, version: str, config: dict[str, Any]) -> int:
         async with self.write_transaction() as session:
@@ -811,6 +909,12 @@ class SqlBehaviorStore:
             for name, table in USER_TABLES:
                 rows = (await session.execute(select(table).where(table.user_id == row.id))).scalars()
                 exported[name] = [_exported(item, chats) for item in rows]
+            images = await session.execute(
+                select(CandidateImage)
+                .join(Generation, Generation.id == CandidateImage.generation_id)
+                .where(Generation.user_id == row.id)
+            )
+            exported["candidate_images"] = [_exported(image, chats) for image in images.scalars()]
             cache = await session.get(PreferenceCache, row.id)
             exported["preference_keywords"] = cache.keywords if cache else []
             hashes = await self._user_blobs(session, row.id)
@@ -846,6 +950,9 @@ class SqlBehaviorStore:
             session,
             select(StickerUse.image_sha256).where(StickerUse.user_id == user_id),
             select(Generation.chosen_sha256).where(Generation.user_id == user_id),
+            select(CandidateImage.sha256)
+            .join(Generation, Generation.id == CandidateImage.generation_id)
+            .where(Generation.user_id == user_id),
         )
 
     async def _drop_unused_chats(self, session: AsyncSession, chat_ids: Iterable[int]) -> int:
@@ -860,6 +967,7 @@ class SqlBehaviorStore:
             session,
             select(StickerUse.image_sha256),
             select(Generation.chosen_sha256),
+            select(CandidateImage.sha256),
             select(TrainingRun.checkpoint_sha256),
         )
         return sorted(set(hashes) - in_use)

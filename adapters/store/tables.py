@@ -192,6 +192,42 @@ class Generation(Base):
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 
+class CandidateImage(Base):
+    """A candidate a generation drew and the safety check passed, as a sticker image: what 🎨 Choose
+    shows on its contact sheet and sends when picked (the chosen one is `Generation.chosen_sha256`)."""
+
+    __tablename__ = "candidate_images"
+
+    generation_id: Mapped[int] = mapped_column(
+        ForeignKey("generations.id", ondelete="CASCADE"), primary_key=True
+    )
+    candidate_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
+
+
+FEEDBACK_KINDS_SQL = "kind IN ('sent', 'another', 'chosen', 'pack', 'inline')"
+
+
+class StickerFeedback(Base):
+    """What a user did with a sticker the bot made: it was sent, they asked for another, chose a
+    candidate (with its weight set), added it to their pack, or used it inline."""
+
+    __tablename__ = "sticker_feedback"
+    __table_args__ = (
+        Index(None, "user_id", "created_at"),
+        CheckConstraint(FEEDBACK_KINDS_SQL, name="known_kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    chat_id: Mapped[int | None] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"))
+    generation_id: Mapped[int] = mapped_column(ForeignKey("generations.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    candidate_index: Mapped[int | None]
+    weights: Mapped[list[Any] | None]  # the candidate's [w_p, w_t]
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
 class PreferenceCache(Base):
     """A user's preference keywords and the behavior_seq they were computed from."""
 

@@ -33,11 +33,27 @@ class TelegramReplies:
         await self._end_progress(chat, None)
         await self.bot.send_message(int(chat), text[: MessageLimit.MAX_TEXT_LENGTH], reply_markup=markup)
 
-    async def send_sticker(self, chat: str, webp: bytes, png: bytes) -> None:
+    async def send_sticker(
+        self, chat: str, webp: bytes, png: bytes, buttons: list[Button] | None = None
+    ) -> None:
         await self.bot.send_sticker(
-            int(chat), InputFile(webp, filename="sticker.webp"), reply_parameters=self.reply_to
+            int(chat),
+            InputFile(webp, filename="sticker.webp"),
+            reply_parameters=self.reply_to,
+            reply_markup=one_row(buttons),
         )
         await self._end_progress(chat, "done ✓")
+
+    async def send_image(
+        self, chat: str, png: bytes, caption: str, buttons: list[Button] | None = None
+    ) -> None:
+        await self._end_progress(chat, None)
+        await self.bot.send_photo(
+            int(chat),
+            InputFile(png, filename="candidates.png"),
+            caption=caption[: MessageLimit.CAPTION_LENGTH],
+            reply_markup=one_row(buttons),
+        )
 
     async def send_file(self, chat: str, filename: str, data: bytes) -> None:
         """Files hold the user's own data: they go to the private chat with the user, never a group."""
@@ -71,3 +87,10 @@ class TelegramReplies:
                 await self.bot.delete_message(int(chat), message_id)
             else:
                 await self.bot.edit_message_text(text, chat_id=int(chat), message_id=message_id)
+
+
+def one_row(buttons: list[Button] | None) -> InlineKeyboardMarkup | None:
+    """Buttons side by side under a sticker or picture (🔄 🎨 ➕, or 1…N)."""
+    if not buttons:
+        return None
+    return InlineKeyboardMarkup([[InlineKeyboardButton(b.label, callback_data=b.action) for b in buttons]])

@@ -1,0 +1,212 @@
+"""🔄 Another and 🎨 Choose under a sticker, through the bot's use cases on the in-memory platform: the
+real offline stage 2, a scripted stage 1 that counts the LLM's questions. Buttons live on in the store
+(a restarted bot answers them), answer only their owner, and say politely when their sticker is gone."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from adapters.store.behavior_store import SqlBehaviorStore
+from adapters.store.tables import Generation
+from bot.chat import Button, IncomingMessage, IncomingSticker
+from bot.chat_commands import StickerBot
+from bot.composition import running_service
+from bot.identity import UserKey
+from bot.settings import Settings
+from bot.sticker_choices import GONE
+from bot.stickers import StickerJob
+from memory_platform import MemoryPlatform
+from pmg_engine.behaviors import StickerSent
+from pmg_engine.keywords import KeywordEngine
+from pmg_engine.offline_generator import OfflineGenerator
+from pmg_engine.preferences import PreferenceExtractor
+from pmg_engine.safety import KeywordDenyList, NsfwGate
+from pmg_engine.scoring import TextScorer
+from pmg_engine.stickers import StickerMaker
+from scripted_llm import FixedMood, ScriptedLLM, by_question
+
+ANN = UserKey.of("console", "ann")
+BEN = UserKey.of("console", "ben")
+CHAT = "chat-1"
+
+
+class CountingLLM(ScriptedLLM):
+    """The scripted LLM, counting the conversations it was asked to answer."""
+
+    questions = 0
+
+    def generate(self, conversations, *, max_new_tokens: int = 24):  # type: ignore[no-untyped-def]
+        self.questions += len(conversations)
+        return super().generate(conversations, max_new_tokens=max_new_tokens)
+
+
+@pytest.fixture
+def llm_calls() -> CountingLLM:
+    return CountingLLM(by_question({"character": "frog"}, default="big grin"))
+
+
+@pytest.fixture
+async def make_bot(
+    store: SqlBehaviorStore, minilm_scorer: TextScorer, llm_calls: CountingLLM
+) -> AsyncIterator[Any]:
+    """Bots over one store and one running service: a second bot is the first one restarted."""
+    stage1 = KeywordEngine(llm_calls, FixedMood("joy"), PreferenceExtractor(llm_calls))  # type: ignore[arg-type]
+    stage2 = StickerMaker(OfflineGenerator(), minilm_scorer, gate=NsfwGate(), deny_list=KeywordDenyList())
+    settings = Settings(sticker_cooldown_s=0)
+    job = StickerJob("offline", 10, settings.weight_sets, settings.seed, stage1.model_name)
+    async with running_service(stage1, stage2, settings) as service:
+        yield lambda: StickerBot(store, service, settings, job, about="offline")
+
+
+def says(user: UserKey, text: str, *stickers: str, message_id: str | None = None) -> IncomingMessage:
+    async def no_image() -> bytes | None:
+        return None
+
+    sent = [IncomingSticker(StickerSent(e), no_image) for e in stickers]
+    return IncomingMessage(user, CHAT, text, message_id, sent)  # type: ignore[arg-type]
+
+
+async def consenting(bot: StickerBot, platform: MemoryPlatform, user: UserKey) -> None:
+    await bot.on_button(platform, user, CHAT, f"consent:personalize:{user.external_id}")
+    await bot.dispatch(platform, says(user, "frogs!", "🐸", "🐸", message_id=f"{user.external_id}-1"))
+
+
+def button(buttons: list[Button], label: str) -> str:
+    return next(b.action for b in buttons if b.label == label)
+
+
+async def feedback(store: SqlBehaviorStore, user: UserKey) -> list[dict[str, Any]]:
+    return (await store.export_user(user))["feedback"]
+
+
+async def test_a_recorded_sticker_comes_with_another_and_choose(
+    make_bot: Any, store: SqlBehaviorStore
+) -> None:
+    bot, platform = make_bot(), MemoryPlatform()
+    await consenting(bot, platform, ANN)
+
+    await bot.dispatch(platform, says(ANN, "/sticker we won!!"))
+
+    sticker = platform.last("sticker")
+    assert [b.label for b in sticker.buttons] == ["🔄 Another", "🎨 Choose"]
+    [generation] = (await store.export_user(ANN))["generations"]
+    [sent] = await feedback(store, ANN)
+    assert (sent["kind"], sent["candidate_index"]) == ("sent", generation["chosen_index"])
+    assert sent["weights"] == generation["weight_sets"][generation["chosen_index"]]
+
+
+async def test_another_asks_the_llm_nothing_and_draws_new_seeds(
+    make_bot: Any, store: SqlBehaviorStore, llm_calls: CountingLLM
+) -> None:
+    bot, platform = make_bot(), MemoryPlatform()
+    await consenting(bot, platform, ANN)
+    await bot.dispatch(platform, says(ANN, "/sticker we won!!"))
+    asked = llm_calls.questions
+
+    await bot.on_button(platform, ANN, CHAT, button(platform.last("sticker").buttons, "🔄 Another"))
+
+    assert llm_calls.questions == asked  # same keywords, mood and target: no question again
+    first, second = (await store.export_user(ANN))["generations"]
+    assert second["preference_keywords"] == first["preference_keywords"]
+    assert second["target_keywords"] == first["target_keywords"] and second["mood"] == first["mood"]
+    old_seeds, new_seeds = ([c["seed"] for c in g["candidates"]] for g in (first, second))
+    assert min(new_seeds) == max(old_seeds) + 1
+    assert len(platform.sent_of("sticker")) == 2
+    assert [f["kind"] for f in await feedback(store, ANN)] == ["sent", "sent", "another"]
+
+
+async def test_choose_shows_every_candidate_and_sends_the_one_picked(
+    make_bot: Any, store: SqlBehaviorStore
+) -> None:
+    bot, platform = make_bot(), MemoryPlatform()
+    await consenting(bot, platform, ANN)
+    await bot.dispatch(platform, says(ANN, "/sticker we won!!"))
+
+    await bot.on_button(platform, ANN, CHAT, button(platform.last("sticker").buttons, "🎨 Choose"))
+    sheet = platform.last("image")
+    assert [b.label for b in sheet.buttons] == ["1", "2", "3", "4", "5"]
+    assert sheet.data.startswith(b"\x89PNG")
+
+    await bot.on_button(platform, ANN, CHAT, button(sheet.buttons, "4"))
+    picked = platform.last("sticker")
+    assert picked.data.startswith(b"RIFF") and [b.label for b in picked.buttons] == [
+        "🔄 Another",
+        "🎨 Choose",
+    ]
+    [generation] = (await store.export_user(ANN))["generations"]
+    kept = {c["candidate_index"]: c["sha256"] for c in (await store.export_user(ANN))["candidate_images"]}
+    assert sorted(kept) == [0, 1, 2, 3, 4] and kept[generation["chosen_index"]]
+    chosen = (await feedback(store, ANN))[-1]
+    assert (chosen["kind"], chosen["candidate_index"], chosen["weights"]) == ("chosen", 3, [3.0, 1.0])
+
+
+async def test_a_user_without_consent_gets_a_sticker_without_buttons_and_nothing_kept(
+    make_bot: Any, store: SqlBehaviorStore
+) -> None:
+    bot, platform = make_bot(), MemoryPlatform()
+    await bot.dispatch(platform, says(BEN, "/sticker we won!!"))
+
+    assert platform.last("sticker").buttons == []
+    assert (await store.export_user(BEN))["user"] is None
+    assert await store.blob_hashes() == set()
+
+
+async def test_buttons_work_after_a_restart_and_only_for_their_owner(make_bot: Any) -> None:
+    bot, platform = make_bot(), MemoryPlatform()
+    await consenting(bot, platform, ANN)
+    await bot.dispatch(platform, says(ANN, "/sticker we won!!"))
+    choose = button(platform.last("sticker").buttons, "🎨 Choose")
+
+    await bot.on_button(platform, BEN, CHAT, choose)
+    assert "for someone else" in platform.last("text").text
+
+    restarted = make_bot()
+    await restarted.on_button(platform, ANN, CHAT, choose)
+    assert [b.label for b in platform.last("image").buttons] == ["1", "2", "3", "4", "5"]
+
+
+async def test_an_old_or_deleted_sticker_is_gone_politely(make_bot: Any, store: SqlBehaviorStore) -> None:
+    bot, platform = make_bot(), MemoryPlatform()
+    await consenting(bot, platform, ANN)
+    await bot.dispatch(platform, says(ANN, "/sticker we won!!"))
+    another, choose = (b.action for b in platform.last("sticker").buttons)
+
+    async with store.write_transaction() as session:
+        await session.execute(update(Generation).values(created_at=datetime.now(UTC) - timedelta(days=31)))
+    await bot.on_button(platform, ANN, CHAT, choose)
+    assert platform.last("text").text == GONE
+
+    await bot.on_button(platform, ANN, CHAT, f"consent:none:{ANN.external_id}")  # deletes the generations
+    await bot.on_button(platform, ANN, CHAT, another)
+    assert platform.last("text").text == GONE and len(platform.sent_of("sticker")) == 1
+    await bot.on_button(platform, ANN, CHAT, "pick:not-a-number:ann")
+    assert platform.last("text").text == GONE
+
+
+async def test_export_holds_the_feedback_and_forget_removes_it_with_every_candidate(
+    make_bot: Any, store: SqlBehaviorStore
+) -> None:
+    bot, platform = make_bot(), MemoryPlatform()
+    await consenting(bot, platform, ANN)
+    await bot.dispatch(platform, says(ANN, "/sticker we won!!"))
+    await bot.on_button(platform, ANN, CHAT, button(platform.last("sticker").buttons, "🎨 Choose"))
+    await bot.on_button(platform, ANN, CHAT, button(platform.last("image").buttons, "2"))
+
+    await bot.dispatch(platform, says(ANN, "/export"))
+    with zipfile.ZipFile(io.BytesIO(platform.last("file").data)) as archive:
+        names = archive.namelist()
+        exported = archive.read("pmg-stickers-export.json").decode()
+    assert '"kind": "chosen"' in exported and '"candidate_images"' in exported
+    assert len([n for n in names if n.startswith("images/")]) == 5  # every candidate's image, chosen included
+
+    await bot.dispatch(platform, says(ANN, "/forget"))
+    await bot.on_button(platform, ANN, CHAT, button(platform.last("text").buttons, "Yes, delete it all"))
+    assert (await store.export_user(ANN))["user"] is None
+    assert await store.blob_hashes() == set()
