@@ -27,6 +27,7 @@ from bot.chat import (
 )
 from bot.export_archive import ARCHIVE_NAME, export_archive
 from bot.identity import Platform, UserKey
+from bot.personal_alpha import alpha_line, personal_alpha
 from bot.progress_relay import ProgressRelay
 from bot.service import ServiceError
 from bot.settings import Settings
@@ -331,7 +332,10 @@ class StickerBot:
         )
 
     async def about(self, platform: ChatPlatform, message: IncomingMessage, _: str) -> None:
-        await platform.send_text(message.chat, self.about_text)
+        chosen = await self.store.chosen_weights(message.user)
+        default = self.settings.alpha
+        line = alpha_line(personal_alpha(chosen, default), default, len(chosen))
+        await platform.send_text(message.chat, self.about_text + (f"\n{line}" if line else ""))
 
     async def help(self, platform: ChatPlatform, message: IncomingMessage, _: str) -> None:
         admin = self.settings.is_admin(message.user.platform, message.user.external_id)
@@ -357,13 +361,13 @@ class StickerBot:
             platform,
             message.user,
             message.chat,
-            lambda report: make_sticker(
+            lambda report, alpha: make_sticker(
                 self.store,
                 self.service,
                 self.job,
                 message.user,
                 conversation[-self.settings.conversation_turns :],
-                alpha=self.settings.alpha,
+                alpha=alpha,
                 chat=message.chat,
                 progress=report,
                 deadline_s=self.settings.request_deadline_s,
@@ -376,10 +380,11 @@ class StickerBot:
         platform: ChatPlatform,
         user: UserKey,
         chat: str,
-        draw: Callable[[ProgressCallback], Awaitable[StickerReply]],
+        draw: Callable[[ProgressCallback, float], Awaitable[StickerReply]],
     ) -> int | None:
-        """One sticker at a time per user, after their cooldown, with progress; a failure is one friendly
-        line (and a log line with its id). A recorded sticker gets 🔄/🎨 buttons. Returns its generation."""
+        """One sticker at a time per user, after their cooldown, with progress and their own α; a failure
+        is one friendly line (and a log line with its id). A recorded sticker gets 🔄/🎨 buttons.
+        Returns its generation."""
         if user in self._busy:
             await platform.send_text(chat, "One at a time: your sticker is on its way.")
             return None
@@ -391,8 +396,9 @@ class StickerBot:
         self._last_sticker[user] = time.monotonic()
         request_id = uuid.uuid4().hex[:8]
         try:
+            alpha = personal_alpha(await self.store.chosen_weights(user), self.settings.alpha)
             async with ProgressRelay(platform, chat) as relay:  # ends before any answer is sent
-                reply = await draw(relay.report)
+                reply = await draw(relay.report, alpha)
         except ServiceError as error:
             await platform.send_text(chat, f"Sorry, {error}.")
             return None
@@ -433,13 +439,13 @@ class StickerBot:
             platform,
             user,
             chat,
-            lambda report: make_another(
+            lambda report, alpha: make_another(
                 self.store,
                 self.service,
                 self.job,
                 user,
                 earlier,
-                alpha=self.settings.alpha,
+                alpha=alpha,
                 progress=report,
                 deadline_s=self.settings.request_deadline_s,
             ),

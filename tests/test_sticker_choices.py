@@ -19,6 +19,7 @@ from bot.chat import Button, IncomingMessage, IncomingSticker
 from bot.chat_commands import StickerBot
 from bot.composition import running_service
 from bot.identity import UserKey
+from bot.personal_alpha import BOUNDS, MIN_CHOICES, personal_alpha
 from bot.settings import Settings
 from bot.sticker_choices import GONE
 from bot.stickers import StickerJob
@@ -210,3 +211,32 @@ async def test_export_holds_the_feedback_and_forget_removes_it_with_every_candid
     await bot.on_button(platform, ANN, CHAT, button(platform.last("text").buttons, "Yes, delete it all"))
     assert (await store.export_user(ANN))["user"] is None
     assert await store.blob_hashes() == set()
+
+
+def test_personal_alpha_moves_only_after_enough_choices_and_stays_bounded() -> None:
+    assert personal_alpha([(4.0, 0.0)] * (MIN_CHOICES - 1), 0.5) == 0.5
+    assert personal_alpha([(4.0, 0.0)] * 3, 0.5) == round((4 * 0.5 + 3 * 1.0) / 7, 3)  # 0.714
+    assert personal_alpha([(0.0, 4.0)] * 3, 0.5) == round((4 * 0.5) / 7, 3)  # 0.286
+    assert personal_alpha([(4.0, 0.0)] * 100, 0.5) == BOUNDS[1]
+    assert personal_alpha([(0.0, 4.0)] * 100, 0.5) == BOUNDS[0]
+    assert personal_alpha([(1.0, 3.0), (3.0, 1.0), (2.0, 2.0)], 0.5) == 0.5  # no lean, no change
+
+
+async def test_a_users_choices_set_their_alpha_and_about_explains_it(
+    make_bot: Any, store: SqlBehaviorStore
+) -> None:
+    bot, platform = make_bot(), MemoryPlatform()
+    await consenting(bot, platform, ANN)
+    for _ in range(MIN_CHOICES):
+        await bot.dispatch(platform, says(ANN, "/sticker we won!!"))
+        await bot.on_button(platform, ANN, CHAT, button(platform.last("sticker").buttons, "🎨 Choose"))
+        await bot.on_button(platform, ANN, CHAT, button(platform.last("image").buttons, "5"))  # 4:0
+
+    await bot.dispatch(platform, says(ANN, "/sticker again!"))
+
+    alphas = [g["alpha"] for g in (await store.export_user(ANN))["generations"]]
+    assert alphas[:MIN_CHOICES] == [0.5] * MIN_CHOICES  # before the third choice: the global α
+    assert alphas[-1] == round((4 * 0.5 + MIN_CHOICES) / (4 + MIN_CHOICES), 3)
+    await bot.dispatch(platform, says(ANN, "/about"))
+    assert "lean to your favourite characters" in platform.last("text").text
+    assert "3 stickers you chose" in platform.last("text").text

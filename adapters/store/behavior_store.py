@@ -806,6 +806,24 @@ class SqlBehaviorStore:
             )
             return True
 
+    async def chosen_weights(self, user: UserKey) -> list[tuple[float, float]]:
+        """The weight sets of the candidates the user chose or added to a pack, oldest first (none
+        without consent to personalize)."""
+        async with self.read_transaction() as session:
+            rows = await session.execute(
+                select(StickerFeedback.weights)
+                .join(User, User.id == StickerFeedback.user_id)
+                .where(
+                    User.platform == user.platform.value,
+                    User.external_id == user.external_id,
+                    User.consent_personalize,
+                    StickerFeedback.kind.in_(("chosen", "pack")),
+                    StickerFeedback.weights.is_not(None),
+                )
+                .order_by(StickerFeedback.id)
+            )
+            return [(float(w_p), float(w_t)) for w_p, w_t in rows.scalars()]
+
     async def start_training_run(self, version: str, config: dict[str, Any]) -> int:
         async with self.write_transaction() as session:
             run = TrainingRun(
