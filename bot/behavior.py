@@ -80,6 +80,19 @@ FeedbackKind = Literal["sent", "another", "chosen", "pack", "inline"]
 
 
 @dataclass(frozen=True)
+class FeedbackEvent:
+    """One feedback row as `pmg eval feedback` reads it: whose (an opaque number), what, and what the
+    generation itself had picked by z, with the α it used."""
+
+    user: int
+    kind: str
+    candidate_index: int | None
+    weights: tuple[float, float] | None
+    z_pick: int | None
+    alpha: float | None
+
+
+@dataclass(frozen=True)
 class StoredGeneration:
     """A recorded generation as 🔄 Another and 🎨 Choose need it: its understanding, its candidates
     (weights, seed, scores) and the images of the safe ones by index."""

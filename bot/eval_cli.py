@@ -218,6 +218,31 @@ def eval_challenges(
     _print_moods(report, as_json)
 
 
+@eval_app.command("feedback")
+def eval_feedback(as_json: JsonOption = False) -> None:
+    """What users did with their stickers (PMG_DB_URL's store): choices per weight set, how often z's own
+    pick was the one chosen, the users' personal α, the reroll rate."""
+    from bot.feedback_report import feedback_report, report_lines
+
+    settings = load_settings()
+
+    async def events() -> list[Any]:
+        from bot.composition import open_store
+
+        store = await open_store(settings)
+        try:
+            return await store.feedback_events()
+        finally:
+            await store.close()
+
+    report = feedback_report(asyncio.run(events()), settings.alpha)
+    if as_json:
+        out.print_json(json.dumps(report))
+        return
+    for line in report_lines(report):
+        out.print(line, highlight=False)
+
+
 def _print_moods(report: dict[str, Any], as_json: bool) -> None:
     """Both models' scores, their F1 per mood, ours confused, and the accuracy per kind where there is one."""
     if as_json:

@@ -13,6 +13,7 @@ from bot.behavior import (
     CachedPreferences,
     Consent,
     ConsentSaved,
+    FeedbackEvent,
     FeedbackKind,
     GenerationRecord,
     Recorded,
@@ -96,6 +97,7 @@ class BehaviorStore(Protocol):
         weights: tuple[float, float] | None = None,
     ) -> bool: ...
     async def chosen_weights(self, user: UserKey) -> list[tuple[float, float]]: ...
+    async def feedback_events(self) -> list[FeedbackEvent]: ...
     async def start_training_run(self, version: str, config: dict[str, Any]) -> int: ...
     async def finish_training_run(
         self,

@@ -5,9 +5,13 @@ real offline stage 2, a scripted stage 1 that counts the LLM's questions. Button
 from __future__ import annotations
 
 import io
+import json
+import subprocess
+import sys
 import zipfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,9 +19,11 @@ from sqlalchemy import update
 
 from adapters.store.behavior_store import SqlBehaviorStore
 from adapters.store.tables import Generation
+from bot.behavior import FeedbackEvent
 from bot.chat import Button, IncomingMessage, IncomingSticker
 from bot.chat_commands import StickerBot
 from bot.composition import running_service
+from bot.feedback_report import feedback_report
 from bot.identity import UserKey
 from bot.personal_alpha import BOUNDS, MIN_CHOICES, personal_alpha
 from bot.settings import Settings
@@ -36,6 +42,7 @@ from scripted_llm import FixedMood, ScriptedLLM, by_question
 ANN = UserKey.of("console", "ann")
 BEN = UserKey.of("console", "ben")
 CHAT = "chat-1"
+WEIGHT_SETS = [(0.0, 4.0), (1.0, 3.0), (2.0, 2.0), (3.0, 1.0), (4.0, 0.0)]
 
 
 class CountingLLM(ScriptedLLM):
@@ -240,3 +247,50 @@ async def test_a_users_choices_set_their_alpha_and_about_explains_it(
     await bot.dispatch(platform, says(ANN, "/about"))
     assert "lean to your favourite characters" in platform.last("text").text
     assert "3 stickers you chose" in platform.last("text").text
+
+
+def test_the_feedback_report_counts_choices_agreement_alpha_and_rerolls() -> None:
+    def event(user: int, kind: str, index: int | None = None, z_pick: int = 2) -> FeedbackEvent:
+        weights = WEIGHT_SETS[index] if index is not None else None
+        return FeedbackEvent(user, kind, index, weights, z_pick, 0.5)
+
+    events = [
+        *(event(1, "sent", 2) for _ in range(4)),
+        event(1, "another"),
+        *(event(1, "chosen", 4) for _ in range(3)),  # user 1 leans to their character
+        event(2, "sent", 2),
+        event(2, "chosen", 2),  # z's own pick
+    ]
+    report = feedback_report(events, 0.5)
+
+    assert report["counts"] == {"sent": 5, "another": 1, "chosen": 4, "pack": 0, "inline": 0}
+    assert report["choices_per_weight_set"] == {"2:2": 1, "4:0": 3}
+    assert report["z_pick_chosen_rate"] == 0.25 and report["reroll_rate"] == 0.2
+    assert report["alpha"]["users_with_personal_alpha"] == 1
+    assert report["alpha"]["median"] == round((4 * 0.5 + 3) / 7, 3)
+
+
+def test_pmg_eval_feedback_after_a_scripted_chat(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PMG_STICKER_COOLDOWN_S", "0")
+    # consent, a message, /sticker, 🎨 Choose, pick 5 (4:0), then 🔄 Another on the picked one
+    lines = ["/start", "1", "🐸 frogs are the best", "/sticker we won", "2", "5", "1", "/quit"]
+    chat = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "chat", "--user", "scripted"],
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        encoding="utf-8",
+        timeout=1200,
+    )
+    assert chat.returncode == 0, chat.stdout + chat.stderr
+    assert "(picture)" in chat.stdout and chat.stdout.count("(sticker)") == 3
+
+    report = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "eval", "feedback", "--json"],
+        capture_output=True,
+        encoding="utf-8",
+        timeout=300,
+    )
+    assert report.returncode == 0, report.stderr
+    figures = json.loads(report.stdout)
+    assert figures["counts"] == {"sent": 2, "another": 1, "chosen": 1, "pack": 0, "inline": 0}
+    assert figures["choices_per_weight_set"] == {"4:0": 1} and figures["reroll_rate"] == 0.5

@@ -46,6 +46,7 @@ from bot.behavior import (
     CachedPreferences,
     Consent,
     ConsentSaved,
+    FeedbackEvent,
     FeedbackKind,
     GenerationRecord,
     Recorded,
@@ -823,6 +824,34 @@ class SqlBehaviorStore:
                 .order_by(StickerFeedback.id)
             )
             return [(float(w_p), float(w_t)) for w_p, w_t in rows.scalars()]
+
+    async def feedback_events(self) -> list[FeedbackEvent]:
+        """Every feedback row of every user, with what its generation chose and the α it used (for
+        `pmg eval feedback`: counts and rates, never text)."""
+        async with self.read_transaction() as session:
+            rows = await session.execute(
+                select(
+                    StickerFeedback.user_id,
+                    StickerFeedback.kind,
+                    StickerFeedback.candidate_index,
+                    StickerFeedback.weights,
+                    Generation.chosen_index,
+                    Generation.alpha,
+                )
+                .join(Generation, Generation.id == StickerFeedback.generation_id)
+                .order_by(StickerFeedback.id)
+            )
+            return [
+                FeedbackEvent(
+                    user=user_id,
+                    kind=kind,
+                    candidate_index=index,
+                    weights=(float(weights[0]), float(weights[1])) if weights else None,
+                    z_pick=z_pick,
+                    alpha=alpha,
+                )
+                for user_id, kind, index, weights, z_pick, alpha in rows.tuples()
+            ]
 
     async def start_training_run(self, version: str, config: dict[str, Any]) -> int:
         async with self.write_transaction() as session:
