@@ -69,11 +69,14 @@ class CachedPreferences:
 
 @dataclass(frozen=True)
 class TrainingExample:
-    """The paper's split: behaviors before the user's last sticker as input, its image as supervision."""
+    """The paper's split: behaviors before the user's last sticker as input, its image as supervision.
+    A chosen example (`keywords` set): behaviors before a generation, the candidate the user chose as
+    supervision, and that generation's own preference keywords as E_k."""
 
     user: UserKey
     history: list[Behavior]
     target_image_sha256: str
+    keywords: list[str] | None = None
 
 
 FeedbackKind = Literal["sent", "another", "chosen", "pack", "inline"]

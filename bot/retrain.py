@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHECKPOINT_MIME = "application/vnd.pmg.soft-prompt+safetensors"
+# A generated sticker a user chose is drawn into a batch half as often as a user's own last sticker:
+# it says what they like, but it is the generator's own output, and learning from it alone would
+# reinforce what the model already draws.
+CHOSEN_WEIGHT = 0.5
 
 
 class RetrainError(Exception):
@@ -38,6 +42,9 @@ class RetrainReport:
     """What `pmg retrain --json` prints and the admin is told."""
 
     examples: int = 0
+    examples_last_sticker: int = 0  # the paper's: a user's last sticker, the earlier ones as input
+    examples_chosen: int = 0  # generated stickers users chose or added to a pack
+    chosen_weight: float = CHOSEN_WEIGHT
     users: int = 0
     validation_users: int = 0
     steps: int = 0
@@ -55,29 +62,46 @@ class RetrainReport:
         return asdict(self)
 
 
-async def load_examples(store: BehaviorStore, *, history_items: int, notes: list[str]) -> list[SoftExample]:
-    """The paper's split for every consenting user with ≥ 2 sticker images; unreadable images are skipped."""
+@dataclass(frozen=True)
+class Examples:
+    last: list[SoftExample]  # the paper's: each user's last sticker, the earlier behaviors as input
+    chosen: list[SoftExample]  # generated stickers users chose or added to a pack, at CHOSEN_WEIGHT
+
+    @property
+    def users(self) -> int:
+        return len({e.user for e in self.last + self.chosen})
+
+
+async def load_examples(store: BehaviorStore, *, history_items: int, notes: list[str]) -> Examples:
+    """The paper's split for every consenting user with ≥ 2 sticker images, then one example per generated
+    sticker such a user chose (weight CHOSEN_WEIGHT); unreadable images are skipped."""
     from PIL import Image, UnidentifiedImageError
 
     from pmg_engine.preferences import evidence_only_keywords
     from pmg_engine.soft_training import SoftExample
 
-    examples = []
+    examples = Examples([], [])
     unreadable = 0
-    async for example in store.iter_training_examples(history_limit=history_items):
-        try:
-            image = Image.open(
-                io.BytesIO(await store.read_blob(example.target_image_sha256)), formats=STICKER_FORMATS
-            )
-            image.load()
-        except (OSError, UnidentifiedImageError, BlobUnreadable) as error:
-            log.warning("a training example was skipped: %s", error)
-            unreadable += 1
-            continue
-        behaviors = behaviors_from_history(example.history, [])
-        examples.append(SoftExample(str(example.user), behaviors, evidence_only_keywords(behaviors), image))
+    sources = (
+        (store.iter_training_examples(history_limit=history_items), examples.last, 1.0),
+        (store.iter_chosen_examples(history_limit=history_items), examples.chosen, CHOSEN_WEIGHT),
+    )
+    for found, kept, weight in sources:
+        async for example in found:
+            try:
+                image = Image.open(
+                    io.BytesIO(await store.read_blob(example.target_image_sha256)), formats=STICKER_FORMATS
+                )
+                image.load()
+            except (OSError, UnidentifiedImageError, BlobUnreadable) as error:
+                log.warning("a training example was skipped: %s", error)
+                unreadable += 1
+                continue
+            behaviors = behaviors_from_history(example.history, [])
+            keywords = example.keywords if example.keywords is not None else evidence_only_keywords(behaviors)
+            kept.append(SoftExample(str(example.user), behaviors, keywords, image, weight))
     if unreadable:  # a count, never who: the report is stored and outlives a user's /forget
-        notes.append(f"skipped {unreadable} user(s): their last sticker's image is unreadable")
+        notes.append(f"skipped {unreadable} example(s): their sticker image is unreadable")
     return examples
 
 
@@ -126,7 +150,7 @@ class ResumeState:
 
 def _train(
     settings: Settings,
-    examples: list[SoftExample],
+    examples: Examples,
     promoted: tuple[str, Path] | None,
     report: RetrainReport,
     *,
@@ -157,9 +181,14 @@ def _train(
         )
 
     objective = DiffusionObjective(generator.pipeline, side=generator.options.size)
-    train_set, validation_set = split_users(examples, settings.train_val_fraction, settings.seed)
-    report.validation_users = len(validation_set) if validation_set is not train_set else 0
-    if validation_set is train_set:
+    # Held-out users are drawn among the last-sticker examples, which alone judge promotion; a held-out
+    # user's chosen stickers are not trained on either.
+    train_set, validation_set = split_users(examples.last, settings.train_val_fraction, settings.seed)
+    one_user = validation_set is train_set
+    held_out = set() if one_user else {e.user for e in validation_set}
+    train_set = train_set + [e for e in examples.chosen if e.user not in held_out]
+    report.validation_users = 0 if one_user else len(validation_set)
+    if one_user:
         report.notes.append("one user only: the promotion check uses their own example")
 
     serving = fresh()
@@ -211,7 +240,7 @@ def _train(
             "base_llm": llm.name,
             "base_llm_sha256": fingerprint,
             "generator": generator.source,
-            "examples": len(examples),
+            "examples": report.examples,
             "users": report.users,
             "steps": result.steps_done,
             "val_loss_before": report.val_loss_before,
@@ -243,9 +272,10 @@ async def retrain(
     started = time.perf_counter()
     report = RetrainReport()
     examples = await load_examples(store, history_items=settings.history_items, notes=report.notes)
-    report.examples, report.users = len(examples), len({e.user for e in examples})
+    report.examples_last_sticker, report.examples_chosen = len(examples.last), len(examples.chosen)
+    report.examples, report.users = len(examples.last) + len(examples.chosen), examples.users
     found(report)
-    if not examples:
+    if not report.examples_last_sticker:
         raise RetrainError(
             "no training examples: a user counts once they consented to training and sent ≥ 2 stickers with images"
         )

@@ -20,12 +20,14 @@ from pmg_engine.soft_prompt import SoftPromptModel
 
 @dataclass(frozen=True)
 class SoftExample:
-    """One user's example: behaviors before their last sticker, their keywords k^p, that sticker's image."""
+    """One user's example: behaviors before their last sticker, their keywords k^p, that sticker's image.
+    `weight`: how often it is drawn into a batch relative to the others (chosen stickers count less)."""
 
     user: str
     behaviors: UserBehaviors
     keywords: list[str]
     image: Image.Image
+    weight: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,7 @@ class SoftTrainer:
         self.prompts = [soft_prompt(e.behaviors) for e in self.examples]
         self.keywords = objective.keyword_rows([e.keywords for e in self.examples])
         self.latents = objective.latents([e.image for e in self.examples])
+        self.weights = torch.tensor([e.weight for e in self.examples], dtype=torch.float)
 
     def _batch_loss(self, indices: list[int], generator: torch.Generator, *, soft: bool) -> torch.Tensor:
         e_m = self.model([self.prompts[i] for i in indices]) if soft else None
@@ -174,8 +177,8 @@ class SoftTrainer:
             if should_stop():
                 result.stopped = True
                 break
-            picks = torch.randint(
-                0, len(self.examples), (min(plan.batch_size, len(self.examples)),), generator=generator
+            picks = torch.multinomial(
+                self.weights, min(plan.batch_size, len(self.examples)), replacement=True, generator=generator
             )
             loss = self._batch_loss(picks.tolist(), generator, soft=True)
             optimizer.zero_grad(set_to_none=True)

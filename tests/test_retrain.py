@@ -3,6 +3,7 @@ checkpoint, promotion, hot swap into serving; and the refusals."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -10,15 +11,17 @@ import pytest
 from typer.testing import CliRunner
 
 from adapters.store.behavior_store import SqlBehaviorStore
+from bot.behavior import GenerationRecord
 from bot.cli import app
 from bot.identity import Platform, UserKey
-from bot.retrain import RetrainError, RetrainLock, load_examples, retrain
+from bot.retrain import CHOSEN_WEIGHT, RetrainError, RetrainLock, load_examples, retrain
 from bot.settings import Settings
 from bot.sticker_cli import demo_history, seed_demo_history
 from bot.stickers import StickerJob, make_sticker
 from pmg_engine.keywords import KeywordEngine
 from pmg_engine.llm import ChatLLM
 from pmg_engine.preferences import PreferenceExtractor
+from pmg_engine.sticker_art.composer import plain_sticker
 from scripted_llm import FixedMood, ScriptedLLM, by_question
 
 runner = CliRunner()
@@ -117,6 +120,9 @@ def test_pmg_retrain_prints_one_json_object(
     report = json.loads(result.stdout)
     for field in (
         "examples",
+        "examples_last_sticker",
+        "examples_chosen",
+        "chosen_weight",
         "users",
         "steps",
         "loss_first",
@@ -138,6 +144,33 @@ async def test_a_skipped_example_is_counted_never_named(demo_store: SqlBehaviorS
 
     examples = await load_examples(demo_store, history_items=10, notes=notes)
 
-    assert len(examples) == 3
-    assert notes == ["skipped 1 user(s): their last sticker's image is unreadable"]
+    assert len(examples.last) == 3 and examples.chosen == []
+    assert notes == ["skipped 1 example(s): their sticker image is unreadable"]
     assert example.user.external_id not in " ".join(notes)
+
+
+async def test_stickers_a_user_chose_train_too_at_their_weight(
+    demo_store: SqlBehaviorStore, settings: Settings
+) -> None:
+    consent = await demo_store.get_consent(DEMO)
+    chosen_art = plain_sticker("🐶", 256)
+    buffer = io.BytesIO()
+    chosen_art.save(buffer, "WEBP")
+    record = GenerationRecord(
+        user=DEMO,
+        chat="demo",
+        profile="tiny",
+        preference_keywords=["corgi", "pastel"],
+        consent_at=consent.updated_at,
+    )
+    generation = await demo_store.record_generation(record, candidate_images={3: buffer.getvalue()})
+    assert generation is not None
+    assert await demo_store.record_feedback(DEMO, generation, "chosen", candidate_index=3, weights=(3.0, 1.0))
+
+    examples = await load_examples(demo_store, history_items=10, notes=[])
+    [chosen] = examples.chosen
+    assert chosen.keywords == ["corgi", "pastel"] and chosen.weight == CHOSEN_WEIGHT < 1.0
+    assert chosen.image.size == chosen_art.size
+
+    report = await retrain(demo_store, settings, steps=2)
+    assert (report.examples_last_sticker, report.examples_chosen, report.examples) == (4, 1, 5)

@@ -932,6 +932,36 @@ class SqlBehaviorStore:
             # Messages sent at the same instant as the target still count as context.
             yield TrainingExample(UserKey(Platform(platform), external_id), history, target)
 
+    async def iter_chosen_examples(self, *, history_limit: int = 10) -> AsyncIterator[TrainingExample]:
+        """One example per sticker a user who consents to training chose (🎨) or added to a pack: the
+        behaviors before its generation as input, the chosen candidate's image as supervision."""
+        async with self.read_transaction() as session:
+            chosen = (
+                await session.execute(
+                    select(
+                        User.id,
+                        User.platform,
+                        User.external_id,
+                        Generation.created_at,
+                        Generation.preference_keywords,
+                        CandidateImage.sha256,
+                    )
+                    .join(StickerFeedback, StickerFeedback.user_id == User.id)
+                    .join(Generation, Generation.id == StickerFeedback.generation_id)
+                    .join(
+                        CandidateImage,
+                        (CandidateImage.generation_id == Generation.id)
+                        & (CandidateImage.candidate_index == StickerFeedback.candidate_index),
+                    )
+                    .where(User.consent_train, StickerFeedback.kind.in_(("chosen", "pack")))
+                    .order_by(StickerFeedback.id)
+                )
+            ).all()
+        for user_id, platform, external_id, made_at, keywords, image in chosen:
+            async with self.read_transaction() as session:
+                history = await self._history(session, user_id, limit=history_limit, before=(made_at, 0))
+            yield TrainingExample(UserKey(Platform(platform), external_id), history, image, list(keywords))
+
     # --- privacy: export and forget ---------------------------------------------------------
 
     async def export_user(self, user: UserKey) -> dict[str, Any]:
