@@ -96,6 +96,17 @@ class FeedbackEvent:
 
 
 @dataclass(frozen=True)
+class SentSticker:
+    """A sticker the bot sent a user, as inline mode offers it again: the platform's file id, and what
+    it was made from (for ranking against the inline text)."""
+
+    generation_id: int
+    file_id: str
+    mood: str | None
+    keywords: list[str]  # preference and target keywords
+
+
+@dataclass(frozen=True)
 class StoredGeneration:
     """A recorded generation as 🔄 Another and 🎨 Choose need it: its understanding, its candidates
     (weights, seed, scores) and the images of the safe ones by index."""

@@ -81,17 +81,48 @@ def parse_action(action: str) -> tuple[str, str, str | None]:
     return verb or "", choice or "", owner
 
 
+@dataclass(frozen=True)
+class PackResult:
+    """Where a sticker went: the pack's name and link; `dropped`: a pack of ours the user deleted."""
+
+    name: str
+    link: str
+    dropped: str | None = None
+
+
+class PackProblem(Exception):
+    """A pack could not take the sticker; the message is for the user."""
+
+
+class StickerPacks(Protocol):
+    """A platform's personal sticker packs (Telegram's sticker sets), made by the bot for a user."""
+
+    def link(self, name: str) -> str: ...
+
+    async def add(
+        self, user: UserKey, sticker: bytes, emoji: str, keywords: list[str], packs: list[str]
+    ) -> PackResult:
+        """Add to the newest of `packs` (the user's, oldest first), or start a new one when there is
+        none, it is full, or the user deleted it. Raises PackProblem with what the user can do."""
+        ...
+
+    async def delete(self, names: list[str]) -> None: ...
+
+
 class ChatPlatform(Protocol):
     """What the use cases need of a platform: text (with buttons), a sticker, a file, progress. An
     adapter makes one per incoming event, so it knows whom it answers."""
 
     platform: Platform
+    packs: StickerPacks | None  # None: the platform has no personal packs
 
     async def send_text(self, chat: str, text: str, buttons: list[Button] | None = None) -> None: ...
 
     async def send_sticker(
         self, chat: str, webp: bytes, png: bytes, buttons: list[Button] | None = None
-    ) -> None: ...
+    ) -> str | None:
+        """Returns the platform's id of the sticker as sent, where it keeps one (Telegram's file_id)."""
+        ...
 
     async def send_image(
         self, chat: str, png: bytes, caption: str, buttons: list[Button] | None = None

@@ -21,6 +21,7 @@ from bot.chat import (
     ChatPlatform,
     IncomingMessage,
     IncomingSticker,
+    PackProblem,
     button_action,
     image_problem,
     parse_action,
@@ -35,6 +36,8 @@ from bot.sticker_choices import (
     ANOTHER,
     CHOOSE,
     GONE,
+    MOOD_EMOJI,
+    PACK,
     PICK,
     generation_id,
     parse_pick,
@@ -72,7 +75,7 @@ the stickers I made for you; "Personalize only" deletes your sticker images. The
 trained again only by the next retrain. /export sends you all of it as a zip, images included."""
 
 MAX_STICKERS_PER_MESSAGE = 16  # a message of 500 emoji says no more about taste than one of 16
-HELP = "Commands: /sticker [text], /start, /consent, /privacy, /export, /forget, /about"
+HELP = "Commands: /sticker [text], /mypack, /start, /consent, /privacy, /export, /forget, /about"
 ADMIN_HELP = "Admin: /stats, /retrain"
 CONSENT_CHOICES = {"all": (True, True), "personalize": (True, False), "none": (False, False)}
 DELETED_WORDS = {  # how the store's deletion counts read in a reply: (one, several)
@@ -130,12 +133,14 @@ class StickerBot:
             "help": self.help,
             "stats": self.stats,
             "retrain": self.retrain,
+            "mypack": self.mypack,
         }
         self.admin_only = {"stats", "retrain"}
         self.sticker_actions: dict[str, Callable[[ChatPlatform, UserKey, str, str], Awaitable[None]]] = {
             ANOTHER: self.another,
             CHOOSE: self.choose,
             PICK: self.pick,
+            PACK: self.add_to_pack,
         }
 
     # --- routing ---------------------------------------------------------------------------
@@ -203,9 +208,11 @@ class StickerBot:
             line = self._consent_line(saved.consent.personalize, saved.consent.train)
             await platform.send_text(chat, f"Saved. {line}{deleted_line(saved.deleted)}")
         elif verb == "forget" and choice == "yes":
+            packs = await self.store.packs(user)
             removed = await self.store.forget_user(user)
             files = self.files.delete(user)
-            log.info("forgot %s: %s and %d files", user, removed, files)
+            gone = await self._delete_packs(platform, packs)
+            log.info("forgot %s: %s, %d files and %d packs", user, removed, files, gone)
             await platform.send_text(chat, "Done: everything I stored about you is deleted.")
         elif verb == "forget":
             await platform.send_text(chat, "Nothing was deleted.")
@@ -418,14 +425,17 @@ class StickerBot:
                 chat, "Sorry, I couldn't make a sticker I'd be happy to send for that one."
             )
             return None
-        buttons = sticker_buttons(generation_id, user) if generation_id is not None else None
-        await platform.send_sticker(chat, files.webp, files.png, buttons)
         chosen = reply.result.chosen
-        if generation_id is not None and chosen is not None:
-            weights = self.job.weight_sets[chosen]
-            await self.store.record_feedback(
-                user, generation_id, "sent", chat=chat, candidate_index=chosen, weights=weights
-            )
+        assert chosen is not None  # it has files
+        if generation_id is None:
+            await platform.send_sticker(chat, files.webp, files.png)
+            return None
+        buttons = sticker_buttons(generation_id, user, candidate=chosen, pack=platform.packs is not None)
+        file_id = await platform.send_sticker(chat, files.webp, files.png, buttons)
+        weights = self.job.weight_sets[chosen]
+        await self.store.record_feedback(
+            user, generation_id, "sent", chat=chat, candidate_index=chosen, weights=weights, file_id=file_id
+        )
         return generation_id
 
     async def another(self, platform: ChatPlatform, user: UserKey, chat: str, choice: str) -> None:
@@ -472,22 +482,86 @@ class StickerBot:
         """One candidate from the sheet, sent as the sticker; the choice (and its weight set) recorded."""
         from bot.stickers import sticker_files
 
+        found = await self._candidate(platform, user, chat, choice)
+        if found is None:
+            return
+        generation, index, webp = found
+        files = await asyncio.to_thread(sticker_files, webp)
+        buttons = sticker_buttons(generation.id, user, candidate=index, pack=platform.packs is not None)
+        file_id = await platform.send_sticker(chat, files.webp, files.png, buttons)
+        weights = generation.weight_sets[index]
+        await self.store.record_feedback(
+            user, generation.id, "chosen", chat=chat, candidate_index=index, weights=weights, file_id=file_id
+        )
+
+    async def add_to_pack(self, platform: ChatPlatform, user: UserKey, chat: str, choice: str) -> None:
+        """➕ The sticker into the user's personal pack (a new one when they have none, it is full or they
+        deleted it), filed under its mood's emoji with its keywords; the reply links the pack."""
+        if platform.packs is None:
+            await platform.send_text(chat, "Personal packs live on Telegram.")
+            return
+        found = await self._candidate(platform, user, chat, choice)
+        if found is None:
+            return
+        generation, index, webp = found
+        emoji = MOOD_EMOJI.get(generation.mood or "", "🙂")
+        keywords = [*generation.preference_keywords, *generation.target_keywords]
+        try:
+            added = await platform.packs.add(user, webp, emoji, keywords, await self.store.packs(user))
+        except PackProblem as problem:
+            await platform.send_text(chat, str(problem))
+            return
+        if added.dropped:
+            await self.store.pack_dropped(user, added.dropped)
+        await self.store.pack_added(user, added.name)
+        weights = generation.weight_sets[index]
+        await self.store.record_feedback(
+            user, generation.id, "pack", chat=chat, candidate_index=index, weights=weights
+        )
+        note = " (your last pack was gone, so I started a new one)" if added.dropped else ""
+        await platform.send_text(chat, f"Added to your pack{note}: {added.link}")
+
+    @staticmethod
+    async def _delete_packs(platform: ChatPlatform, names: list[str]) -> int:
+        """The packs the bot made for a user who /forget-s; their rows are gone already, so a failure
+        here is logged (with the error id) and the user still hears that their data is deleted."""
+        if not names or platform.packs is None:
+            return 0
+        try:
+            await platform.packs.delete(names)
+        except Exception:
+            log.exception(
+                "the sticker packs of a forgotten user were not all deleted (error %s)", uuid.uuid4().hex[:8]
+            )
+            return 0
+        return len(names)
+
+    async def mypack(self, platform: ChatPlatform, message: IncomingMessage, _: str) -> None:
+        """Links to the packs the bot made for the user."""
+        names = await self.store.packs(message.user)
+        if platform.packs is None:
+            await platform.send_text(message.chat, "Personal packs live on Telegram.")
+        elif not names:
+            await platform.send_text(
+                message.chat, "No pack yet: press ➕ My pack under a sticker I made you."
+            )
+        else:
+            links = "\n".join(platform.packs.link(name) for name in names)
+            await platform.send_text(message.chat, f"Your stickers:\n{links}")
+
+    async def _candidate(
+        self, platform: ChatPlatform, user: UserKey, chat: str, choice: str
+    ) -> tuple[StoredGeneration, int, bytes] | None:
+        """The generation and candidate a pick/pack button names, with its image; None (the user told)
+        when it is gone."""
         picked = parse_pick(choice)
         generation = await self._generation(platform, user, chat, picked[0] if picked else None)
         if generation is None or picked is None:
-            return
-        index = picked[1]
-        if index not in generation.candidate_images:
+            return None
+        if picked[1] not in generation.candidate_images:
             await platform.send_text(chat, GONE)
-            return
-        files = await asyncio.to_thread(
-            sticker_files, await self.store.read_blob(generation.candidate_images[index])
-        )
-        await platform.send_sticker(chat, files.webp, files.png, sticker_buttons(generation.id, user))
-        weights = generation.weight_sets[index]
-        await self.store.record_feedback(
-            user, generation.id, "chosen", chat=chat, candidate_index=index, weights=weights
-        )
+            return None
+        return generation, picked[1], await self.store.read_blob(generation.candidate_images[picked[1]])
 
     async def _generation(
         self, platform: ChatPlatform, user: UserKey, chat: str, generation_id: int | None

@@ -13,17 +13,32 @@ from bot.behavior import StoredGeneration
 from bot.chat import Button, button_action
 from bot.identity import UserKey
 
-ANOTHER, CHOOSE, PICK = "another", "choose", "pick"
+ANOTHER, CHOOSE, PICK, PACK = "another", "choose", "pick", "pack"
+# The emoji a sticker is filed under in a pack, by its mood.
+MOOD_EMOJI = {
+    "joy": "😄",
+    "sadness": "😢",
+    "anger": "😠",
+    "fear": "😨",
+    "surprise": "😮",
+    "disgust": "🤢",
+    "love": "🥰",
+    "tired": "😴",
+    "neutral": "🙂",
+}
 MAX_AGE = timedelta(days=30)
 GONE = "That sticker is gone (too old, or its data was deleted); ask again with /sticker."
 
 
-def sticker_buttons(generation_id: int, owner: UserKey) -> list[Button]:
-    """What goes under every sticker the bot records for a user."""
-    return [
+def sticker_buttons(generation_id: int, owner: UserKey, *, candidate: int, pack: bool) -> list[Button]:
+    """What goes under every sticker the bot records for a user; ➕ where the platform has packs."""
+    buttons = [
         Button("🔄 Another", button_action(ANOTHER, str(generation_id), owner)),
         Button("🎨 Choose", button_action(CHOOSE, str(generation_id), owner)),
     ]
+    if pack:
+        buttons.append(Button("➕ My pack", button_action(PACK, f"{generation_id}.{candidate}", owner)))
+    return buttons
 
 
 def pick_buttons(generation: StoredGeneration, owner: UserKey) -> list[Button]:
@@ -35,7 +50,7 @@ def pick_buttons(generation: StoredGeneration, owner: UserKey) -> list[Button]:
 
 
 def parse_pick(choice: str) -> tuple[int, int] | None:
-    """`<generation id>.<candidate index>` of a pick button; None for anything else."""
+    """`<generation id>.<candidate index>` of a pick or pack button; None for anything else."""
     generation, _, index = choice.partition(".")
     return (int(generation), int(index)) if generation.isdigit() and index.isdigit() else None
 

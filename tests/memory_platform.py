@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bot.chat import Button
+from bot.chat import Button, StickerPacks
 from bot.identity import Platform
 
 
@@ -20,6 +20,7 @@ class Sent:
 
 class MemoryPlatform:
     platform = Platform.CONSOLE
+    packs: StickerPacks | None = None  # personal packs are Telegram's
 
     def __init__(self) -> None:
         self.sent: list[Sent] = []
@@ -29,8 +30,9 @@ class MemoryPlatform:
 
     async def send_sticker(
         self, chat: str, webp: bytes, png: bytes, buttons: list[Button] | None = None
-    ) -> None:
+    ) -> str | None:
         self.sent.append(Sent("sticker", chat, buttons=list(buttons or []), data=webp))
+        return None
 
     async def send_image(
         self, chat: str, png: bytes, caption: str, buttons: list[Button] | None = None

@@ -1,6 +1,7 @@
 """A small fake Telegram Bot API on 127.0.0.1 (there is no Telegram here): python-telegram-bot talks to
 it over real HTTP. It answers getMe, getUpdates (long polling), sendMessage, sendSticker, sendPhoto, sendDocument,
-editMessageText, deleteMessage, getFile and file downloads, answerCallbackQuery; it records every call,
+editMessageText, deleteMessage, getFile and file downloads, answerCallbackQuery, and keeps sticker sets
+(createNewStickerSet, addStickerToSet, deleteStickerSet, with their errors); it records every call,
 can answer 429 with retry_after or fail a method outright, and refuses private messages to users who
 never started the bot."""
 
@@ -55,6 +56,9 @@ class FakeBotApi:
         self._rate_limited: dict[str, list[int]] = {}  # method -> retry_after answers still to give
         self.failures: dict[str, tuple[int, str]] = {}  # method -> (status, description) it always answers
         self.stalled: set[str] = set()  # methods that get no answer while the server runs (a dead network)
+        self.sticker_sets: dict[str, list[dict[str, Any]]] = {}  # name -> its stickers (emoji, keywords)
+        self.set_limit = 120  # stickers a static set holds
+        self.blocked_by: set[int] = set()  # users who blocked the bot
         self._closing = asyncio.Event()
         self._ids = itertools.count(5000)
         self._update_ids = itertools.count(1)
@@ -144,7 +148,32 @@ class FakeBotApi:
             return _error(403, "Forbidden: bot can't initiate conversation with a user")
         if method == "getFile" and params["file_id"] not in self.files:
             return _error(400, "Bad Request: file is not available")
+        refused = self._sticker_set_error(method, params)
+        if refused is not None:
+            return refused
         return web.json_response({"ok": True, "result": self._result(call)})
+
+    def _sticker_set_error(self, method: str, params: dict[str, Any]) -> web.Response | None:
+        """createNewStickerSet, addStickerToSet and deleteStickerSet as Telegram answers them, sets kept."""
+        user, name = params.get("user_id"), params.get("name", "")
+        if method in {"createNewStickerSet", "addStickerToSet"} and user in self.blocked_by:
+            return _error(403, "Forbidden: bot was blocked by the user")
+        if method == "createNewStickerSet":
+            if user not in self.started_users:
+                return _error(400, "Bad Request: PEER_ID_INVALID")
+            if name in self.sticker_sets or not name.endswith("_by_" + BOT_USER["username"]):
+                return _error(400, "Bad Request: sticker set name is already occupied")
+            self.sticker_sets[name] = list(params["stickers"])
+        elif method == "addStickerToSet":
+            if name not in self.sticker_sets:
+                return _error(400, "Bad Request: STICKERSET_INVALID")
+            if len(self.sticker_sets[name]) >= self.set_limit:
+                return _error(400, "Bad Request: STICKERS_TOO_MUCH")
+            self.sticker_sets[name].append(params["sticker"])
+        elif method == "deleteStickerSet":
+            if self.sticker_sets.pop(name, None) is None:
+                return _error(400, "Bad Request: STICKERSET_INVALID")
+        return None
 
     def _result(self, call: Call) -> Any:
         params = call.params

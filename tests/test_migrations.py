@@ -30,6 +30,7 @@ TABLES = {
     "training_runs",
     "candidate_images",
     "sticker_feedback",
+    "sticker_packs",
 }
 
 

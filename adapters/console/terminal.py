@@ -9,7 +9,7 @@ from pathlib import Path
 import emoji
 from rich.console import Console
 
-from bot.chat import Button, IncomingMessage, IncomingSticker, plain_words
+from bot.chat import Button, IncomingMessage, IncomingSticker, StickerPacks, plain_words
 from bot.chat_commands import StickerBot
 from bot.identity import Platform, UserKey
 from bot.user_files import UserFiles
@@ -38,6 +38,7 @@ class ConsolePlatform:
     overwritten, removed by /forget) and their paths are printed."""
 
     platform = Platform.CONSOLE
+    packs: StickerPacks | None = None  # personal packs are Telegram's
 
     def __init__(self, console: Console, files: UserFiles, user: UserKey) -> None:
         self.console = console
@@ -51,10 +52,11 @@ class ConsolePlatform:
 
     async def send_sticker(
         self, chat: str, webp: bytes, png: bytes, buttons: list[Button] | None = None
-    ) -> None:
+    ) -> str | None:
         path = self.files.write_sticker(self.user, webp, png)
         self.console.print(f"[bold magenta]bot:[/] (sticker) {path}", highlight=False)
         self._offer(buttons)
+        return None
 
     async def send_image(
         self, chat: str, png: bytes, caption: str, buttons: list[Button] | None = None

@@ -11,7 +11,7 @@ from typing import Any
 
 import discord
 
-from bot.chat import Button
+from bot.chat import Button, StickerPacks
 from bot.identity import Platform
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,7 @@ class InteractionReplies:
     a public command (/sticker) only the sticker is public, every text is for the asker alone."""
 
     platform = Platform.DISCORD
+    packs: StickerPacks | None = None  # personal packs are Telegram's
 
     def __init__(self, interaction: discord.Interaction, *, ephemeral: bool) -> None:
         self.interaction = interaction
@@ -54,13 +55,14 @@ class InteractionReplies:
 
     async def send_sticker(
         self, chat: str, webp: bytes, png: bytes, buttons: list[Button] | None = None
-    ) -> None:
+    ) -> str | None:
         """Discord shows PNG attachments inline; WebP is the Telegram sticker format. The buttons are seen
         by the channel, but only the user the sticker was made for may press them."""
         extra: dict[str, Any] = {"view": button_view(buttons)} if buttons else {}
         await self._followup(file=discord.File(io.BytesIO(png), "sticker.png"), **extra)
         self._placeholder = False
         await self._end_progress("done ✓")
+        return None
 
     async def send_image(
         self, chat: str, png: bytes, caption: str, buttons: list[Button] | None = None

@@ -36,6 +36,7 @@ from adapters.store.tables import (
     Message,
     PreferenceCache,
     StickerFeedback,
+    StickerPack,
     StickerUse,
     TrainingRun,
     User,
@@ -50,6 +51,7 @@ from bot.behavior import (
     FeedbackKind,
     GenerationRecord,
     Recorded,
+    SentSticker,
     StoredGeneration,
     TrainingExample,
 )
@@ -357,7 +359,7 @@ class SqlBehaviorStore:
         images = await self._user_blobs(session, user_id)
         deleted["preference_keywords"] = await _count(session, PreferenceCache, user_id)
         touched_chats = await self._user_chats(session, user_id)
-        for table in (Message, StickerUse, StickerFeedback, Generation, PreferenceCache):
+        for table in (Message, StickerUse, StickerFeedback, Generation, PreferenceCache, StickerPack):
             await session.execute(delete(table).where(table.user_id == user_id))
         await session.execute(update(User).where(User.id == user_id).values(display_name=None))
         await self._drop_unused_chats(session, touched_chats)
@@ -776,9 +778,11 @@ class SqlBehaviorStore:
         chat: str | None = None,
         candidate_index: int | None = None,
         weights: tuple[float, float] | None = None,
+        file_id: str | None = None,
     ) -> bool:
         """What the user did with one of their generations; stored only while they consent to
-        personalization and the generation is theirs (checked in this write's transaction)."""
+        personalization and the generation is theirs (checked in this write's transaction).
+        `file_id`: the platform's id of the sticker as sent (inline mode offers it again)."""
         async with self.write_transaction() as session:
             found = await self._consenting_user(session, user)
             owned = (
@@ -802,10 +806,66 @@ class SqlBehaviorStore:
                     kind=kind,
                     candidate_index=candidate_index,
                     weights=list(weights) if weights else None,
+                    file_id=_short(file_id) if file_id else None,
                     created_at=utc_now(),
                 )
             )
             return True
+
+    async def sent_stickers(self, user: UserKey, limit: int) -> list[SentSticker]:
+        """The user's latest stickers with a platform file id, newest first, one per file."""
+        async with self.read_transaction() as session:
+            rows = await session.execute(
+                select(StickerFeedback.generation_id, StickerFeedback.file_id, Generation)
+                .join(User, User.id == StickerFeedback.user_id)
+                .join(Generation, Generation.id == StickerFeedback.generation_id)
+                .where(
+                    User.platform == user.platform.value,
+                    User.external_id == user.external_id,
+                    User.consent_personalize,
+                    StickerFeedback.file_id.is_not(None),
+                )
+                .order_by(StickerFeedback.id.desc())
+                .limit(4 * limit)
+            )
+            found: dict[str, SentSticker] = {}
+            for generation_id, file_id, generation in rows.tuples():
+                assert file_id is not None  # selected for it
+                keywords = [*generation.preference_keywords, *generation.target_keywords]
+                found.setdefault(file_id, SentSticker(generation_id, file_id, generation.mood, keywords))
+            return list(found.values())[:limit]
+
+    async def packs(self, user: UserKey) -> list[str]:
+        """The names of the packs the bot made for the user, oldest first."""
+        async with self.read_transaction() as session:
+            user_id = await self._user_id(session, user)
+            rows = await session.execute(
+                select(StickerPack.name).where(StickerPack.user_id == user_id).order_by(StickerPack.id)
+            )
+            return list(rows.scalars())
+
+    async def pack_added(self, user: UserKey, name: str) -> bool:
+        """One more sticker in the user's pack `name` (made now if new); only with consent to personalize."""
+        async with self.write_transaction() as session:
+            found = await self._consenting_user(session, user)
+            if found is None:
+                return False
+            updated = await session.execute(
+                update(StickerPack)
+                .where(StickerPack.user_id == found[0], StickerPack.name == name)
+                .values(stickers=StickerPack.stickers + 1)
+            )
+            if not updated.rowcount:  # type: ignore[attr-defined]
+                session.add(StickerPack(user_id=found[0], name=name, stickers=1, created_at=utc_now()))
+            return True
+
+    async def pack_dropped(self, user: UserKey, name: str) -> None:
+        """The pack is gone on the platform (the user deleted it): forget its name."""
+        async with self.write_transaction() as session:
+            user_id = await self._user_id(session, user)
+            await session.execute(
+                delete(StickerPack).where(StickerPack.user_id == user_id, StickerPack.name == name)
+            )
 
     async def chosen_weights(self, user: UserKey) -> list[tuple[float, float]]:
         """The weight sets of the candidates the user chose or added to a pack, oldest first (none
@@ -992,6 +1052,8 @@ class SqlBehaviorStore:
                 .where(Generation.user_id == row.id)
             )
             exported["candidate_images"] = [_exported(image, chats) for image in images.scalars()]
+            packs = await session.execute(select(StickerPack).where(StickerPack.user_id == row.id))
+            exported["sticker_packs"] = [_exported(pack, chats) for pack in packs.scalars()]
             cache = await session.get(PreferenceCache, row.id)
             exported["preference_keywords"] = cache.keywords if cache else []
             hashes = await self._user_blobs(session, row.id)

@@ -225,6 +225,21 @@ class StickerFeedback(Base):
     kind: Mapped[str] = mapped_column(String(16))
     candidate_index: Mapped[int | None]
     weights: Mapped[list[Any] | None]  # the candidate's [w_p, w_t]
+    # "sent": the platform's id of the sticker as sent, so inline mode can offer it again without upload
+    file_id: Mapped[str | None] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class StickerPack(Base):
+    """A personal sticker pack the bot made for a user on their platform (a Telegram sticker set)."""
+
+    __tablename__ = "sticker_packs"
+    __table_args__ = (UniqueConstraint("name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    stickers: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 COMMANDS = [
     BotCommand("sticker", "a sticker for what you say (or your last messages)"),
+    BotCommand("mypack", "your personal sticker pack"),
     BotCommand("start", "what I do, and your consent"),
     BotCommand("consent", "see or change what I may learn from you"),
     BotCommand("privacy", "what I store, why, and how to delete it"),
@@ -110,6 +111,7 @@ class TelegramHandlers:
             user.id if user is not None else 0,
             private_chat=chat is not None and chat.type == ChatType.PRIVATE,
             reply_to=update.message.message_id if update.message is not None else None,
+            first_name=user.first_name if user is not None else None,
         )
 
 

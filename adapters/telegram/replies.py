@@ -9,16 +9,26 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile,
 from telegram.constants import MessageLimit
 from telegram.error import BadRequest, Forbidden
 
-from bot.chat import Button
+from adapters.telegram.packs import TelegramPacks
+from bot.chat import Button, StickerPacks
 from bot.identity import Platform
 
 
 class TelegramReplies:
     platform = Platform.TELEGRAM
 
-    def __init__(self, bot: Bot, user_id: int, *, private_chat: bool, reply_to: int | None = None) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        user_id: int,
+        *,
+        private_chat: bool,
+        reply_to: int | None = None,
+        first_name: str | None = None,
+    ) -> None:
         self.bot = bot
         self.user_id = user_id
+        self.packs: StickerPacks | None = TelegramPacks(bot, user_id, first_name)
         self.private_chat = private_chat
         # In a busy group the sticker answers the /sticker it was asked with (if that still exists).
         self.reply_to = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
@@ -35,14 +45,15 @@ class TelegramReplies:
 
     async def send_sticker(
         self, chat: str, webp: bytes, png: bytes, buttons: list[Button] | None = None
-    ) -> None:
-        await self.bot.send_sticker(
+    ) -> str | None:
+        sent = await self.bot.send_sticker(
             int(chat),
             InputFile(webp, filename="sticker.webp"),
             reply_parameters=self.reply_to,
             reply_markup=one_row(buttons),
         )
         await self._end_progress(chat, "done ✓")
+        return sent.sticker.file_id if sent.sticker else None
 
     async def send_image(
         self, chat: str, png: bytes, caption: str, buttons: list[Button] | None = None

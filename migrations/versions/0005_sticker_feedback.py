@@ -1,5 +1,5 @@
-"""sticker_feedback and candidate_images: what users do with the stickers made for them, and every
-safe candidate of a generation, for 🔄 Another, 🎨 Choose and learning from choices
+"""sticker_feedback, candidate_images and sticker_packs: what users do with the stickers made for them,
+every safe candidate of a generation (🎨 Choose), and the personal packs the bot made for them
 
 Revision ID: 0005
 Revises: 0004
@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("candidate_index", sa.Integer(), nullable=True),
         sa.Column("weights", sa.JSON(), nullable=True),
+        sa.Column("file_id", sa.String(length=256), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.CheckConstraint(
             "kind IN ('sent', 'another', 'chosen', 'pack', 'inline')",
@@ -65,9 +66,23 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_sticker_feedback_user_id_created_at"), "sticker_feedback", ["user_id", "created_at"]
     )
+    op.create_table(
+        "sticker_packs",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("stickers", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_sticker_packs_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sticker_packs")),
+        sa.UniqueConstraint("name", name=op.f("uq_sticker_packs_name")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("sticker_packs")
     op.drop_index(op.f("ix_sticker_feedback_user_id_created_at"), table_name="sticker_feedback")
     op.drop_table("sticker_feedback")
     op.drop_table("candidate_images")
