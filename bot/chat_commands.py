@@ -28,6 +28,7 @@ from bot.chat import (
 )
 from bot.export_archive import ARCHIVE_NAME, export_archive
 from bot.identity import Platform, UserKey
+from bot.inline_stickers import rank, text_of_start
 from bot.personal_alpha import alpha_line, personal_alpha
 from bot.progress_relay import ProgressRelay
 from bot.service import ServiceError
@@ -50,7 +51,7 @@ from bot.text_input import clean_text
 from bot.user_files import UserFiles
 
 if TYPE_CHECKING:
-    from bot.behavior import StoredGeneration
+    from bot.behavior import SentSticker, StoredGeneration
     from bot.service import ProgressCallback, StickerBackend
     from bot.sticker_engine import EngineOutcome, EngineRequest
     from bot.stickers import StickerJob, StickerReply
@@ -74,6 +75,7 @@ consent (/consent) deletes what it covered: "Nothing" deletes your messages, sti
 the stickers I made for you; "Personalize only" deletes your sticker images. The shared model is \
 trained again only by the next retrain. /export sends you all of it as a zip, images included."""
 
+INLINE_CANDIDATES = 50  # recent stickers ranked for an inline query
 MAX_STICKERS_PER_MESSAGE = 16  # a message of 500 emoji says no more about taste than one of 16
 HELP = "Commands: /sticker [text], /mypack, /start, /consent, /privacy, /export, /forget, /about"
 ADMIN_HELP = "Admin: /stats, /retrain"
@@ -290,7 +292,12 @@ class StickerBot:
 
     # --- commands ----------------------------------------------------------------------------
 
-    async def start(self, platform: ChatPlatform, message: IncomingMessage, _: str) -> None:
+    async def start(self, platform: ChatPlatform, message: IncomingMessage, argument: str) -> None:
+        """The welcome and consent question; from inline mode's button, the sticker it asked for."""
+        asked = text_of_start(argument)
+        if asked is not None:
+            await self.sticker(platform, message, asked)
+            return
         await platform.send_text(
             message.chat,
             "Hi! I make stickers that fit you and the moment. May I learn from what you send? "
@@ -535,6 +542,17 @@ class StickerBot:
             )
             return 0
         return len(names)
+
+    async def inline_stickers(self, user: UserKey, text: str) -> list[SentSticker]:
+        """Inline mode: the user's own recent stickers ranked for `text`, from the store alone (no
+        drawing: an inline answer has seconds); none for a user without consent to personalize."""
+        return rank(await self.store.sent_stickers(user, INLINE_CANDIDATES), text)
+
+    async def inline_chosen(self, user: UserKey, result_id: str) -> None:
+        """A sticker the user sent through inline mode (result ids start with its generation's id)."""
+        generation_id = result_id.split("-", 1)[0]
+        if generation_id.isdigit():
+            await self.store.record_feedback(user, int(generation_id), "inline")
 
     async def mypack(self, platform: ChatPlatform, message: IncomingMessage, _: str) -> None:
         """Links to the packs the bot made for the user."""

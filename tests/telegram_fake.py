@@ -75,6 +75,10 @@ class FakeBotApi:
             self._updates.append(update)
             self._new_update.notify_all()
 
+    def sent_file_id(self, call: Call) -> str:
+        """The file_id Telegram gives a sticker the bot sent in `call`."""
+        return f"out-{self.calls.index(call) + 1}"
+
     def called(self, method: str, chat_id: int | None = None) -> list[Call]:
         return [
             call
@@ -170,9 +174,8 @@ class FakeBotApi:
             if len(self.sticker_sets[name]) >= self.set_limit:
                 return _error(400, "Bad Request: STICKERS_TOO_MUCH")
             self.sticker_sets[name].append(params["sticker"])
-        elif method == "deleteStickerSet":
-            if self.sticker_sets.pop(name, None) is None:
-                return _error(400, "Bad Request: STICKERSET_INVALID")
+        elif method == "deleteStickerSet" and self.sticker_sets.pop(name, None) is None:
+            return _error(400, "Bad Request: STICKERSET_INVALID")
         return None
 
     def _result(self, call: Call) -> Any:
@@ -189,7 +192,7 @@ class FakeBotApi:
             }
         sent = {"sendMessage": {"text": params.get("text")}}.get(call.method)
         if call.method == "sendSticker":
-            sent = {"sticker": _sticker(f"out-{len(self.calls)}", "🙂", len(call.upload or b""))}
+            sent = {"sticker": _sticker(self.sent_file_id(call), "🙂", len(call.upload or b""))}
         if call.method == "sendDocument":
             sent = {"document": {"file_id": "doc", "file_unique_id": "doc", "file_name": call.filename}}
         if call.method == "sendPhoto":

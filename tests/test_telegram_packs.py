@@ -5,17 +5,21 @@ private chat or blocked the bot is told what to do; /mypack links the sets and /
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 
 from adapters.store.behavior_store import SqlBehaviorStore
 from adapters.telegram.packs import BLOCKED, OPEN_A_CHAT
+from bot.behavior import SentSticker
 from bot.chat_commands import StickerBot
+from bot.inline_stickers import rank, start_parameter, text_of_start
 from chat_drivers import USERS, key, last
-from telegram_fake import BOT_USER, TelegramDriver
+from telegram_fake import BOT_USER, TelegramDriver, user
 
 pytestmark = pytest.mark.sqlite_only
+INLINE_DEADLINE_S = 2.0  # well inside the seconds Telegram waits for an inline answer
 
 
 @pytest.fixture
@@ -127,3 +131,56 @@ async def test_a_user_without_consent_gets_no_buttons(telegram: TelegramDriver) 
     assert await sticker_for(telegram, "ben", consent=False) == []
     [sent] = telegram.api.called("sendSticker")
     assert "reply_markup" not in sent.params or not json.dumps(sent.params["reply_markup"]).count("pack")
+
+
+async def test_inline_answers_at_once_with_the_users_own_stickers_ranked_for_the_text(
+    telegram: TelegramDriver, store: SqlBehaviorStore
+) -> None:
+    await sticker_for(telegram)  # joyful (the scripted mood), keywords "frog", "big grin", …
+    file_id = telegram.api.sent_file_id(telegram.api.called("sendSticker")[-1])
+
+    started = time.monotonic()
+    await telegram.deliver(
+        inline_query={"id": "iq-1", "from": user("ann"), "query": "so happy!", "offset": ""}
+    )
+    answered = time.monotonic() - started
+
+    [answer] = telegram.api.called("answerInlineQuery")
+    assert answered < INLINE_DEADLINE_S
+    params = answer.params
+    assert params["is_personal"] is True and params["cache_time"] == 10
+    [result] = params["results"]
+    assert (result["type"], result["sticker_file_id"]) == ("sticker", file_id)
+    assert text_of_start(params["button"]["start_parameter"]) == "so happy!"
+
+    await telegram.deliver(
+        chosen_inline_result={"result_id": result["id"], "from": user("ann"), "query": "so happy!"}
+    )
+    kinds = [f["kind"] for f in (await store.export_user(key(telegram.platform, "ann")))["feedback"]]
+    assert kinds[-1] == "inline"
+
+
+async def test_inline_for_a_user_without_consent_offers_only_the_button(telegram: TelegramDriver) -> None:
+    await telegram.deliver(inline_query={"id": "iq-2", "from": user("ben"), "query": "hello", "offset": ""})
+    [answer] = telegram.api.called("answerInlineQuery")
+    assert answer.params["results"] == [] and answer.params["button"]["text"] == "✨ Draw a new one"
+
+
+async def test_the_inline_button_opens_a_chat_that_draws_the_sticker(telegram: TelegramDriver) -> None:
+    parameter = start_parameter("we won the cup!! 🏆")
+    await telegram.command("ben", "start", parameter)
+    assert last(telegram, "sticker").data
+
+
+def test_ranking_puts_the_texts_mood_and_keywords_first_and_newer_before_older() -> None:
+    stickers = [
+        SentSticker(3, "new-sad", "sadness", ["frog", "teary eyes"]),
+        SentSticker(2, "joy", "joy", ["frog", "big grin"]),
+        SentSticker(1, "old-sad", "sadness", ["cat", "frown"]),
+    ]
+    assert rank(stickers, "so happy 😄")[0].file_id == "joy"
+    assert [s.file_id for s in rank(stickers, "i miss my cat, crying")][:2] == ["old-sad", "new-sad"]
+    assert [s.file_id for s in rank(stickers, "")] == ["new-sad", "joy", "old-sad"]
+    assert text_of_start(start_parameter("x" * 300)) == "x" * 45
+    assert text_of_start(start_parameter("ünïcödé " * 10)) is not None
+    assert len(start_parameter("ü" * 100)) <= 64 and text_of_start("not-ours") is None

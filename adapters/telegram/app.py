@@ -10,7 +10,14 @@ import uuid
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
-from telegram import Bot, BotCommand, CallbackQuery, Update
+from telegram import (
+    Bot,
+    BotCommand,
+    CallbackQuery,
+    InlineQueryResultCachedSticker,
+    InlineQueryResultsButton,
+    Update,
+)
 from telegram.constants import ChatType, UpdateType
 from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
@@ -18,7 +25,9 @@ from telegram.ext import (
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
+    ChosenInlineResultHandler,
     ContextTypes,
+    InlineQueryHandler,
     MessageHandler,
     filters,
 )
@@ -30,7 +39,9 @@ from adapters.telegram.updates import incoming_message
 from bot import log_redaction
 from bot.chat_commands import StickerBot
 from bot.identity import Platform, UserKey
+from bot.inline_stickers import start_parameter
 from bot.settings import Settings
+from bot.text_input import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +56,15 @@ COMMANDS = [
     BotCommand("about", "models, profile and credits"),
     BotCommand("help", "the commands"),
 ]
-ALLOWED_UPDATES = [UpdateType.MESSAGE, UpdateType.EDITED_MESSAGE, UpdateType.CALLBACK_QUERY]
+ALLOWED_UPDATES = [
+    UpdateType.MESSAGE,
+    UpdateType.EDITED_MESSAGE,
+    UpdateType.CALLBACK_QUERY,
+    UpdateType.INLINE_QUERY,
+    UpdateType.CHOSEN_INLINE_RESULT,
+]
+INLINE_CACHE_S = 10  # Telegram may reuse an answer this long: short, as new stickers keep coming
+MAX_INLINE_CHARS = 256  # Telegram's own limit on an inline query
 CONCURRENT_UPDATES = 256  # updates in flight; a /sticker waits on the service's worker, not the loop
 SEND_RETRIES = 3  # a 429 is retried after its retry_after this many times
 SLOW_DOWN = "Slow down: I'm still working through your earlier messages, so I skipped some."
@@ -91,6 +110,28 @@ class TelegramHandlers:
             with contextlib.suppress(BadRequest):  # a choice is made once: the buttons go
                 await context.bot.edit_message_reply_markup(int(chat), message.message_id, reply_markup=None)
         await self.bot.on_button(self._replies(update, context), user, chat, query.data)
+
+    async def inline_query(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """`@bot <text>`: the user's own stickers ranked for it, answered at once (nothing is drawn);
+        the button opens the private chat with `/sticker <text>`."""
+        query = update.inline_query
+        if query is None:
+            return
+        user = UserKey.of(Platform.TELEGRAM, query.from_user.id)
+        text = clean_text(query.query, MAX_INLINE_CHARS).text
+        stickers = await self.bot.inline_stickers(user, text)
+        results = [
+            InlineQueryResultCachedSticker(f"{sticker.generation_id}-{n}", sticker.file_id)
+            for n, sticker in enumerate(stickers)
+        ]
+        button = InlineQueryResultsButton("✨ Draw a new one", start_parameter=start_parameter(text or "hi"))
+        await query.answer(results, cache_time=INLINE_CACHE_S, is_personal=True, button=button)
+
+    async def chosen_inline_result(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Sent through inline mode (with /setinlinefeedback on): recorded as feedback."""
+        chosen = update.chosen_inline_result
+        if chosen is not None:
+            await self.bot.inline_chosen(UserKey.of(Platform.TELEGRAM, chosen.from_user.id), chosen.result_id)
 
     async def error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Anything a handler did not handle: a log line with an id, and a short word to the user."""
@@ -150,6 +191,8 @@ def build_application(settings: Settings, bot: StickerBot) -> Application:
     order.on_overflow = lambda update: application.create_task(_ask_to_slow_down(application.bot, update))
     handlers = TelegramHandlers(bot)
     application.add_handler(CallbackQueryHandler(handlers.button))
+    application.add_handler(InlineQueryHandler(handlers.inline_query))
+    application.add_handler(ChosenInlineResultHandler(handlers.chosen_inline_result))
     application.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE, handlers.edited))
     application.add_handler(MessageHandler(filters.UpdateType.MESSAGE, handlers.message))
     application.add_error_handler(handlers.error)
