@@ -83,11 +83,14 @@ def parse_action(action: str) -> tuple[str, str, str | None]:
 
 @dataclass(frozen=True)
 class PackResult:
-    """Where a sticker went: the pack's name and link; `dropped`: a pack of ours the user deleted."""
+    """Where a sticker went: the pack's name and the words that point the user to it; `dropped`: a
+    pack of ours the user deleted; `personal`: the user's own pack (kept in the store, linked by
+    /mypack, deleted by /forget), not a place they share (a Discord server's stickers)."""
 
     name: str
-    link: str
+    where: str
     dropped: str | None = None
+    personal: bool = True
 
 
 class PackProblem(Exception):
@@ -95,7 +98,10 @@ class PackProblem(Exception):
 
 
 class StickerPacks(Protocol):
-    """A platform's personal sticker packs (Telegram's sticker sets), made by the bot for a user."""
+    """Where a platform keeps stickers for later: a user's own packs (Telegram's sticker sets, made by
+    the bot) or a server's stickers (Discord's, where the user and the bot may manage them)."""
+
+    label: str  # the button under a sticker
 
     def link(self, name: str) -> str: ...
 

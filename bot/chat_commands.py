@@ -65,12 +65,13 @@ PRIVACY = """What pmg-stickers stores, and why:
 read them (their text, emoji, names and set titles; never other people's), your name as the platform \
 shows it, the preference keywords I learn from them, and every sticker I make for you with the \
 keywords and scores behind it, its other candidates (for 🎨 Choose) and what you did with it (sent, \
-🔄 another, the one you chose). Edit or delete a message on the platform and I follow.
+🔄 another, the one you chose), and the names of the sticker packs I made for you. Edit or delete a \
+message on the platform and I follow.
 • With your consent to train as well: the images of the stickers you send, to train the shared model \
 that turns taste into pictures (one model for all users; no image or text of yours is kept inside it).
 • Without consent to personalize I keep nothing of yours: not your words, not the stickers I make \
 for you; they follow only the mood of what you ask.
-How long: until you delete it. /forget deletes all of it, files included, at once. Withdrawing \
+How long: until you delete it. /forget deletes all of it, files and the packs I made included, at once. Withdrawing \
 consent (/consent) deletes what it covered: "Nothing" deletes your messages, stickers, keywords and \
 the stickers I made for you; "Personalize only" deletes your sticker images. The shared model is \
 trained again only by the next retrain. /export sends you all of it as a zip, images included."""
@@ -437,7 +438,9 @@ class StickerBot:
         if generation_id is None:
             await platform.send_sticker(chat, files.webp, files.png)
             return None
-        buttons = sticker_buttons(generation_id, user, candidate=chosen, pack=platform.packs is not None)
+        buttons = sticker_buttons(
+            generation_id, user, candidate=chosen, pack_label=platform.packs.label if platform.packs else None
+        )
         file_id = await platform.send_sticker(chat, files.webp, files.png, buttons)
         weights = self.job.weight_sets[chosen]
         await self.store.record_feedback(
@@ -494,7 +497,9 @@ class StickerBot:
             return
         generation, index, webp = found
         files = await asyncio.to_thread(sticker_files, webp)
-        buttons = sticker_buttons(generation.id, user, candidate=index, pack=platform.packs is not None)
+        buttons = sticker_buttons(
+            generation.id, user, candidate=index, pack_label=platform.packs.label if platform.packs else None
+        )
         file_id = await platform.send_sticker(chat, files.webp, files.png, buttons)
         weights = generation.weight_sets[index]
         await self.store.record_feedback(
@@ -505,7 +510,7 @@ class StickerBot:
         """➕ The sticker into the user's personal pack (a new one when they have none, it is full or they
         deleted it), filed under its mood's emoji with its keywords; the reply links the pack."""
         if platform.packs is None:
-            await platform.send_text(chat, "Personal packs live on Telegram.")
+            await platform.send_text(chat, "I can't keep stickers for you here (packs live on Telegram).")
             return
         found = await self._candidate(platform, user, chat, choice)
         if found is None:
@@ -520,13 +525,14 @@ class StickerBot:
             return
         if added.dropped:
             await self.store.pack_dropped(user, added.dropped)
-        await self.store.pack_added(user, added.name)
+        if added.personal:
+            await self.store.pack_added(user, added.name)
         weights = generation.weight_sets[index]
         await self.store.record_feedback(
             user, generation.id, "pack", chat=chat, candidate_index=index, weights=weights
         )
         note = " (your last pack was gone, so I started a new one)" if added.dropped else ""
-        await platform.send_text(chat, f"Added to your pack{note}: {added.link}")
+        await platform.send_text(chat, f"Added to {added.where}{note}.")
 
     @staticmethod
     async def _delete_packs(platform: ChatPlatform, names: list[str]) -> int:

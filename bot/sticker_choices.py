@@ -30,14 +30,16 @@ MAX_AGE = timedelta(days=30)
 GONE = "That sticker is gone (too old, or its data was deleted); ask again with /sticker."
 
 
-def sticker_buttons(generation_id: int, owner: UserKey, *, candidate: int, pack: bool) -> list[Button]:
-    """What goes under every sticker the bot records for a user; ➕ where the platform has packs."""
+def sticker_buttons(
+    generation_id: int, owner: UserKey, *, candidate: int, pack_label: str | None
+) -> list[Button]:
+    """What goes under every sticker the bot records for a user; ➕ where the platform keeps stickers."""
     buttons = [
         Button("🔄 Another", button_action(ANOTHER, str(generation_id), owner)),
         Button("🎨 Choose", button_action(CHOOSE, str(generation_id), owner)),
     ]
-    if pack:
-        buttons.append(Button("➕ My pack", button_action(PACK, f"{generation_id}.{candidate}", owner)))
+    if pack_label:
+        buttons.append(Button(pack_label, button_action(PACK, f"{generation_id}.{candidate}", owner)))
     return buttons
 
 

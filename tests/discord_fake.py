@@ -119,9 +119,11 @@ class FakeDiscordApi:
         return self.assets[url]
 
     def answer(self, route: Route, payload: Any, form: Any, files: Any) -> Any:
-        if form:  # multipart: the JSON travels as the payload_json field beside the files
-            payload = json.loads(next(part["value"] for part in form if part["name"] == "payload_json"))
         uploads = {}
+        if form and not any(part["name"] == "payload_json" for part in form):  # a guild sticker's fields
+            payload = {part["name"]: part["value"] for part in form if part["name"] != "file"}
+        elif form:  # multipart: the JSON travels as the payload_json field beside the files
+            payload = json.loads(next(part["value"] for part in form if part["name"] == "payload_json"))
         for file in files or []:
             file.reset()
             uploads[file.filename] = file.fp.read()
@@ -183,6 +185,17 @@ class FakeDiscordApi:
             case "DELETE", "/webhooks/{webhook_id}/{webhook_token}/messages/@original":
                 self.loading.pop(str(route.webhook_token), None)
                 return None
+            case "POST", "/guilds/{guild_id}/stickers":
+                return {
+                    "id": str(next(self._ids)),
+                    "name": payload["name"],
+                    "description": payload.get("description", ""),
+                    "tags": payload["tags"],
+                    "type": 2,
+                    "format_type": 1,
+                    "available": True,
+                    "guild_id": str(route.guild_id),
+                }
             case "POST", "/users/@me/channels":  # opening a DM
                 recipient = {"id": str(payload["recipient_id"]), "username": "user", "discriminator": "0"}
                 return {"id": str(next(self._ids)), "type": 1, "recipients": [recipient | {"avatar": None}]}
@@ -281,6 +294,7 @@ class DiscordDriver:
         self.client = client
         self.api = api
         self.errors: list[logging.LogRecord] = []  # logged while it ran; a test that expects one clears them
+        self.expression_managers: set[str] = set()  # users who may manage the server's stickers (and the bot)
         self._ids = snowflakes()
         self._background = set(asyncio.all_tasks())  # the sticker service's own, running for the whole test
 
@@ -354,6 +368,10 @@ class DiscordDriver:
         author, member = user_payload(user), member_payload(user)
         return message_payload(message_id, author, content, edited=edited, member=member) | extra
 
+    def _permissions(self, who: str) -> str:
+        allowed = discord.Permissions(manage_expressions=who in self.expression_managers)
+        return str(allowed.value)
+
     def interaction_payload(self, user: str, kind: int, data: dict[str, Any], **extra: Any) -> dict[str, Any]:
         """INTERACTION_CREATE: kind 2 is a slash command, 3 a pressed button."""
         interaction_id = next(self._ids)
@@ -366,11 +384,11 @@ class DiscordDriver:
             "guild_id": str(GUILD_ID),
             "channel_id": CHAT,
             "channel": CHANNEL,
-            "member": member_payload(user),
+            "member": member_payload(user) | {"permissions": self._permissions(user)},
             "data": data,
             "locale": "en-US",
             "guild_locale": "en-US",
-            "app_permissions": "0",
+            "app_permissions": self._permissions("bot"),
             "entitlements": [],
             "authorizing_integration_owners": {"0": str(GUILD_ID)},
             "context": 0,

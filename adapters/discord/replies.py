@@ -11,6 +11,7 @@ from typing import Any
 
 import discord
 
+from adapters.discord.server_stickers import server_stickers
 from bot.chat import Button, StickerPacks
 from bot.identity import Platform
 
@@ -26,11 +27,11 @@ class InteractionReplies:
     a public command (/sticker) only the sticker is public, every text is for the asker alone."""
 
     platform = Platform.DISCORD
-    packs: StickerPacks | None = None  # personal packs are Telegram's
 
     def __init__(self, interaction: discord.Interaction, *, ephemeral: bool) -> None:
         self.interaction = interaction
         self.ephemeral = ephemeral
+        self.packs: StickerPacks | None = server_stickers(interaction)
         self._progress_shown = False
         # Discord makes the first follow-up of a deferral into the deferred "thinking…" message, with
         # the deferral's visibility: while that placeholder stands, a public command's text must not

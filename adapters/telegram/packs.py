@@ -28,6 +28,8 @@ FULL = "STICKERS_TOO_MUCH"
 class TelegramPacks:
     """The sticker sets of the user one update came from."""
 
+    label = "➕ My pack"
+
     def __init__(self, bot: Bot, user_id: int, first_name: str | None) -> None:
         self.bot = bot
         self.user_id = user_id
@@ -55,7 +57,7 @@ class TelegramPacks:
         if packs:
             try:
                 await self.bot.add_sticker_to_set(self.user_id, packs[-1], item)
-                return PackResult(packs[-1], self.link(packs[-1]))
+                return PackResult(packs[-1], f"your pack: {self.link(packs[-1])}")
             except BadRequest as error:
                 reason = error.message.upper()
                 if DELETED in reason:
@@ -72,7 +74,7 @@ class TelegramPacks:
         except BadRequest as error:
             raise self._problem(error) from error
         log.info("telegram: made sticker set %s", name)
-        return PackResult(name, self.link(name), dropped)
+        return PackResult(name, f"your pack: {self.link(name)}", dropped)
 
     async def delete(self, names: list[str]) -> None:
         for name in names:
