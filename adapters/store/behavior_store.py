@@ -765,7 +765,7 @@ class SqlBehaviorStore:
                 candidates=list(generation.candidates),
                 chosen_index=generation.chosen_index,
                 alpha=generation.alpha,
-                candidate_images=dict(images.tuples().all()),
+                candidate_images={index: sha256 for index, sha256 in images.all()},
                 created_at=generation.created_at,
             )
 
@@ -829,7 +829,7 @@ class SqlBehaviorStore:
                 .limit(4 * limit)
             )
             found: dict[str, SentSticker] = {}
-            for generation_id, file_id, generation in rows.tuples():
+            for generation_id, file_id, generation in rows.all():
                 assert file_id is not None  # selected for it
                 keywords = [*generation.preference_keywords, *generation.target_keywords]
                 found.setdefault(file_id, SentSticker(generation_id, file_id, generation.mood, keywords))
@@ -910,7 +910,7 @@ class SqlBehaviorStore:
                     z_pick=z_pick,
                     alpha=alpha,
                 )
-                for user_id, kind, index, weights, z_pick, alpha in rows.tuples()
+                for user_id, kind, index, weights, z_pick, alpha in rows.all()
             ]
 
     async def start_training_run(self, version: str, config: dict[str, Any]) -> int:
