@@ -40,7 +40,7 @@ from bot.sticker_choices import (
     MOOD_EMOJI,
     PACK,
     PICK,
-    generation_id,
+    parse_generation,
     parse_pick,
     pick_buttons,
     sticker_buttons,
@@ -452,7 +452,7 @@ class StickerBot:
         """🔄 The same keywords and mood, new seeds: no LLM question is asked again."""
         from bot.stickers import make_another
 
-        earlier = await self._generation(platform, user, chat, generation_id(choice))
+        earlier = await self._generation(platform, user, chat, parse_generation(choice))
         if earlier is None:
             return
         made = await self._draw_and_send(
@@ -475,7 +475,7 @@ class StickerBot:
 
     async def choose(self, platform: ChatPlatform, user: UserKey, chat: str, choice: str) -> None:
         """🎨 Every safe candidate of that sticker as one numbered sheet, a button per candidate."""
-        generation = await self._generation(platform, user, chat, generation_id(choice))
+        generation = await self._generation(platform, user, chat, parse_generation(choice))
         if generation is None:
             return
         if not generation.candidate_images:

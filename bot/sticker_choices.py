@@ -57,7 +57,8 @@ def parse_pick(choice: str) -> tuple[int, int] | None:
     return (int(generation), int(index)) if generation.isdigit() and index.isdigit() else None
 
 
-def generation_id(choice: str) -> int | None:
+def parse_generation(choice: str) -> int | None:
+    """The generation id of an another/choose button; None for anything else."""
     return int(choice) if choice.isdigit() else None
 
 

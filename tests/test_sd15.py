@@ -47,8 +47,9 @@ ANN = UserKey.of(Platform.CONSOLE, "ann")
 
 
 @pytest.fixture(scope="session")
-def slim_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
-    return build_tiny_models(tmp_path_factory.mktemp("slim-models"), size="slim")
+def slim_models(model_data_dir: Path) -> TinyModels:
+    """Built once into the session's model cache (PMG_DATA_DIR/models), then loaded by path."""
+    return build_tiny_models(model_data_dir / "models", size="slim")
 
 
 @pytest.fixture
