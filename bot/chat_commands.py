@@ -21,14 +21,13 @@ from bot.chat import (
     ChatPlatform,
     IncomingMessage,
     IncomingSticker,
-    PackProblem,
     button_action,
     image_problem,
     parse_action,
 )
 from bot.export_archive import ARCHIVE_NAME, export_archive
 from bot.identity import Platform, UserKey
-from bot.inline_stickers import rank, text_of_start
+from bot.inline_stickers import text_of_start
 from bot.personal_alpha import alpha_line, personal_alpha
 from bot.progress_relay import ProgressRelay
 from bot.service import ServiceError
@@ -36,22 +35,16 @@ from bot.settings import Settings
 from bot.sticker_choices import (
     ANOTHER,
     CHOOSE,
-    GONE,
-    MOOD_EMOJI,
     PACK,
     PICK,
+    KeptStickers,
     parse_generation,
-    parse_pick,
-    pick_buttons,
     sticker_buttons,
-    usable,
 )
-from bot.sticker_choices import contact_sheet as choices_sheet
 from bot.text_input import clean_text
 from bot.user_files import UserFiles
 
 if TYPE_CHECKING:
-    from bot.behavior import SentSticker, StoredGeneration
     from bot.service import ProgressCallback, StickerBackend
     from bot.sticker_engine import EngineOutcome, EngineRequest
     from bot.stickers import StickerJob, StickerReply
@@ -76,7 +69,6 @@ consent (/consent) deletes what it covered: "Nothing" deletes your messages, sti
 the stickers I made for you; "Personalize only" deletes your sticker images. The shared model is \
 trained again only by the next retrain. /export sends you all of it as a zip, images included."""
 
-INLINE_CANDIDATES = 50  # recent stickers ranked for an inline query
 MAX_STICKERS_PER_MESSAGE = 16  # a message of 500 emoji says no more about taste than one of 16
 HELP = "Commands: /sticker [text], /mypack, /start, /consent, /privacy, /export, /forget, /about"
 ADMIN_HELP = "Admin: /stats, /retrain"
@@ -122,6 +114,7 @@ class StickerBot:
         self.about_text = about
         self.files = UserFiles(settings.user_files_dir)  # what the console and `pmg sticker` wrote
         self.retrain_command = retrain_command or [sys.executable, "-m", "bot.cli", "retrain", "--json"]
+        self.kept = KeptStickers(store)  # choose, pick, packs, inline: what a made sticker can become
         self._busy: set[UserKey] = set()  # users with a /sticker on its way
         self._last_sticker: dict[UserKey, float] = {}  # monotonic time of each user's last /sticker
         self._retraining: asyncio.Task[None] | None = None
@@ -136,14 +129,14 @@ class StickerBot:
             "help": self.help,
             "stats": self.stats,
             "retrain": self.retrain,
-            "mypack": self.mypack,
+            "mypack": self.kept.mypack,
         }
         self.admin_only = {"stats", "retrain"}
         self.sticker_actions: dict[str, Callable[[ChatPlatform, UserKey, str, str], Awaitable[None]]] = {
             ANOTHER: self.another,
-            CHOOSE: self.choose,
-            PICK: self.pick,
-            PACK: self.add_to_pack,
+            CHOOSE: self.kept.choose,
+            PICK: self.kept.pick,
+            PACK: self.kept.add_to_pack,
         }
 
     # --- routing ---------------------------------------------------------------------------
@@ -214,7 +207,7 @@ class StickerBot:
             packs = await self.store.packs(user)
             removed = await self.store.forget_user(user)
             files = self.files.delete(user)
-            gone = await self._delete_packs(platform, packs)
+            gone = await self.kept.delete_packs(platform, packs)
             log.info("forgot %s: %s, %d files and %d packs", user, removed, files, gone)
             await platform.send_text(chat, "Done: everything I stored about you is deleted.")
         elif verb == "forget":
@@ -452,7 +445,7 @@ class StickerBot:
         """🔄 The same keywords and mood, new seeds: no LLM question is asked again."""
         from bot.stickers import make_another
 
-        earlier = await self._generation(platform, user, chat, parse_generation(choice))
+        earlier = await self.kept.generation(platform, user, chat, parse_generation(choice))
         if earlier is None:
             return
         made = await self._draw_and_send(
@@ -472,129 +465,6 @@ class StickerBot:
         )
         if made is not None:
             await self.store.record_feedback(user, earlier.id, "another", chat=chat)
-
-    async def choose(self, platform: ChatPlatform, user: UserKey, chat: str, choice: str) -> None:
-        """🎨 Every safe candidate of that sticker as one numbered sheet, a button per candidate."""
-        generation = await self._generation(platform, user, chat, parse_generation(choice))
-        if generation is None:
-            return
-        if not generation.candidate_images:
-            await platform.send_text(chat, GONE)
-            return
-        images = [
-            await self.store.read_blob(generation.candidate_images[i])
-            for i in sorted(generation.candidate_images)
-        ]
-        sheet = await asyncio.to_thread(choices_sheet, generation, images)
-        await platform.send_image(chat, sheet, "Pick the one you like:", pick_buttons(generation, user))
-
-    async def pick(self, platform: ChatPlatform, user: UserKey, chat: str, choice: str) -> None:
-        """One candidate from the sheet, sent as the sticker; the choice (and its weight set) recorded."""
-        from bot.stickers import sticker_files
-
-        found = await self._candidate(platform, user, chat, choice)
-        if found is None:
-            return
-        generation, index, webp = found
-        files = await asyncio.to_thread(sticker_files, webp)
-        buttons = sticker_buttons(
-            generation.id, user, candidate=index, pack_label=platform.packs.label if platform.packs else None
-        )
-        file_id = await platform.send_sticker(chat, files.webp, files.png, buttons)
-        weights = generation.weight_sets[index]
-        await self.store.record_feedback(
-            user, generation.id, "chosen", chat=chat, candidate_index=index, weights=weights, file_id=file_id
-        )
-
-    async def add_to_pack(self, platform: ChatPlatform, user: UserKey, chat: str, choice: str) -> None:
-        """➕ The sticker into the user's personal pack (a new one when they have none, it is full or they
-        deleted it), filed under its mood's emoji with its keywords; the reply links the pack."""
-        if platform.packs is None:
-            await platform.send_text(chat, "I can't keep stickers for you here (packs live on Telegram).")
-            return
-        found = await self._candidate(platform, user, chat, choice)
-        if found is None:
-            return
-        generation, index, webp = found
-        emoji = MOOD_EMOJI.get(generation.mood or "", "🙂")
-        keywords = [*generation.preference_keywords, *generation.target_keywords]
-        try:
-            added = await platform.packs.add(user, webp, emoji, keywords, await self.store.packs(user))
-        except PackProblem as problem:
-            await platform.send_text(chat, str(problem))
-            return
-        if added.dropped:
-            await self.store.pack_dropped(user, added.dropped)
-        if added.personal:
-            await self.store.pack_added(user, added.name)
-        weights = generation.weight_sets[index]
-        await self.store.record_feedback(
-            user, generation.id, "pack", chat=chat, candidate_index=index, weights=weights
-        )
-        note = " (your last pack was gone, so I started a new one)" if added.dropped else ""
-        await platform.send_text(chat, f"Added to {added.where}{note}.")
-
-    @staticmethod
-    async def _delete_packs(platform: ChatPlatform, names: list[str]) -> int:
-        """The packs the bot made for a user who /forget-s; their rows are gone already, so a failure
-        here is logged (with the error id) and the user still hears that their data is deleted."""
-        if not names or platform.packs is None:
-            return 0
-        try:
-            await platform.packs.delete(names)
-        except Exception:
-            log.exception(
-                "the sticker packs of a forgotten user were not all deleted (error %s)", uuid.uuid4().hex[:8]
-            )
-            return 0
-        return len(names)
-
-    async def inline_stickers(self, user: UserKey, text: str) -> list[SentSticker]:
-        """Inline mode: the user's own recent stickers ranked for `text`, from the store alone (no
-        drawing: an inline answer has seconds); none for a user without consent to personalize."""
-        return rank(await self.store.sent_stickers(user, INLINE_CANDIDATES), text)
-
-    async def inline_chosen(self, user: UserKey, result_id: str) -> None:
-        """A sticker the user sent through inline mode (result ids start with its generation's id)."""
-        generation_id = result_id.split("-", 1)[0]
-        if generation_id.isdigit():
-            await self.store.record_feedback(user, int(generation_id), "inline")
-
-    async def mypack(self, platform: ChatPlatform, message: IncomingMessage, _: str) -> None:
-        """Links to the packs the bot made for the user."""
-        names = await self.store.packs(message.user)
-        if platform.packs is None:
-            await platform.send_text(message.chat, "Personal packs live on Telegram.")
-        elif not names:
-            await platform.send_text(
-                message.chat, "No pack yet: press ➕ My pack under a sticker I made you."
-            )
-        else:
-            links = "\n".join(platform.packs.link(name) for name in names)
-            await platform.send_text(message.chat, f"Your stickers:\n{links}")
-
-    async def _candidate(
-        self, platform: ChatPlatform, user: UserKey, chat: str, choice: str
-    ) -> tuple[StoredGeneration, int, bytes] | None:
-        """The generation and candidate a pick/pack button names, with its image; None (the user told)
-        when it is gone."""
-        picked = parse_pick(choice)
-        generation = await self._generation(platform, user, chat, picked[0] if picked else None)
-        if generation is None or picked is None:
-            return None
-        if picked[1] not in generation.candidate_images:
-            await platform.send_text(chat, GONE)
-            return None
-        return generation, picked[1], await self.store.read_blob(generation.candidate_images[picked[1]])
-
-    async def _generation(
-        self, platform: ChatPlatform, user: UserKey, chat: str, generation_id: int | None
-    ) -> StoredGeneration | None:
-        """The user's generation a button names, or None after telling them it is gone."""
-        generation = usable(await self.store.generation(user, generation_id)) if generation_id else None
-        if generation is None:
-            await platform.send_text(chat, GONE)
-        return generation
 
     async def retrain(self, platform: ChatPlatform, message: IncomingMessage, _: str) -> None:
         """Start `pmg retrain` in its own process (stickers keep flowing); report progress and the result."""

@@ -12,7 +12,7 @@ import binascii
 import re
 
 from bot.behavior import SentSticker
-from bot.sticker_choices import MOOD_EMOJI
+from pmg_engine.mood_data import MOOD_EMOJI
 
 MAX_RESULTS = 20
 START_PREFIX = "s_"

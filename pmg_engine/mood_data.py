@@ -9,6 +9,18 @@ from importlib import resources
 from pathlib import Path
 
 MOODS = ("joy", "sadness", "anger", "fear", "surprise", "disgust", "love", "tired", "neutral")
+# One emoji per mood: what a sticker is filed under in a pack, and what inline mode matches.
+MOOD_EMOJI = {
+    "joy": "😄",
+    "sadness": "😢",
+    "anger": "😠",
+    "fear": "😨",
+    "surprise": "😮",
+    "disgust": "🤢",
+    "love": "🥰",
+    "tired": "😴",
+    "neutral": "🙂",
+}
 
 # GoEmotions' 27 emotions + neutral on our nine moods: the Ekman grouping of the GoEmotions paper
 # (Demszky et al. 2020, Table 2), with love and caring kept apart as `love`, which we have and Ekman

@@ -119,7 +119,7 @@ class TelegramHandlers:
             return
         user = UserKey.of(Platform.TELEGRAM, query.from_user.id)
         text = clean_text(query.query, MAX_INLINE_CHARS).text
-        stickers = await self.bot.inline_stickers(user, text)
+        stickers = await self.bot.kept.inline_stickers(user, text)
         results = [
             InlineQueryResultCachedSticker(f"{sticker.generation_id}-{n}", sticker.file_id)
             for n, sticker in enumerate(stickers)
@@ -131,7 +131,9 @@ class TelegramHandlers:
         """Sent through inline mode (with /setinlinefeedback on): recorded as feedback."""
         chosen = update.chosen_inline_result
         if chosen is not None:
-            await self.bot.inline_chosen(UserKey.of(Platform.TELEGRAM, chosen.from_user.id), chosen.result_id)
+            await self.bot.kept.inline_chosen(
+                UserKey.of(Platform.TELEGRAM, chosen.from_user.id), chosen.result_id
+            )
 
     async def error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Anything a handler did not handle: a log line with an id, and a short word to the user."""
