@@ -41,6 +41,7 @@ from adapters.store.tables import (
     StickerUse,
     TrainingRun,
     User,
+    user_named,
     utc_now,
 )
 from bot.behavior import (
@@ -252,9 +253,7 @@ class SqlBehaviorStore(StickerQueries):
         return (await session.execute(statement)).scalar_one()
 
     async def _user_id(self, session: AsyncSession, user: UserKey) -> int | None:
-        statement = select(User.id).where(
-            User.platform == user.platform.value, User.external_id == user.external_id
-        )
+        statement = select(User.id).where(user_named(user))
         return (await session.execute(statement)).scalar_one_or_none()
 
     async def _consenting_user(
@@ -265,8 +264,7 @@ class SqlBehaviorStore(StickerQueries):
         row = (
             await session.execute(
                 select(User.id, User.consent_train).where(
-                    User.platform == user.platform.value,
-                    User.external_id == user.external_id,
+                    user_named(user),
                     User.consent_personalize,
                 )
             )
@@ -287,8 +285,7 @@ class SqlBehaviorStore(StickerQueries):
         if consent_at is None:
             return None
         statement = select(User.id).where(
-            User.platform == user.platform.value,
-            User.external_id == user.external_id,
+            user_named(user),
             User.consent_personalize,
             User.consent_updated_at == consent_at,
         )
@@ -378,7 +375,7 @@ class SqlBehaviorStore(StickerQueries):
             row = (
                 await session.execute(
                     select(User.consent_personalize, User.consent_train, User.consent_updated_at).where(
-                        User.platform == user.platform.value, User.external_id == user.external_id
+                        user_named(user)
                     )
                 )
             ).one_or_none()
@@ -596,17 +593,13 @@ class SqlBehaviorStore(StickerQueries):
     async def behavior_watermark(self, user: UserKey) -> int:
         """A number that changes whenever a behavior of the user is stored."""
         async with self.read_transaction() as session:
-            statement = select(User.behavior_seq).where(
-                User.platform == user.platform.value, User.external_id == user.external_id
-            )
+            statement = select(User.behavior_seq).where(user_named(user))
             return (await session.execute(statement)).scalar_one_or_none() or 0
 
     async def cached_preferences(self, user: UserKey) -> CachedPreferences | None:
         async with self.read_transaction() as session:
             statement = (
-                select(PreferenceCache)
-                .join(User, User.id == PreferenceCache.user_id)
-                .where(User.platform == user.platform.value, User.external_id == user.external_id)
+                select(PreferenceCache).join(User, User.id == PreferenceCache.user_id).where(user_named(user))
             )
             cached = (await session.execute(statement)).scalar_one_or_none()
         if cached is None:
@@ -841,13 +834,7 @@ class SqlBehaviorStore(StickerQueries):
         """Everything stored about the user, as JSON-ready data (blobs by hash, size and type; their
         bytes are read with `read_blob`)."""
         async with self.read_transaction() as session:
-            row = (
-                await session.execute(
-                    select(User).where(
-                        User.platform == user.platform.value, User.external_id == user.external_id
-                    )
-                )
-            ).scalar_one_or_none()
+            row = (await session.execute(select(User).where(user_named(user)))).scalar_one_or_none()
             if row is None:
                 return {"format": EXPORT_FORMAT, "user": None}
             chats = {chat.id: chat.external_id for chat in (await session.execute(select(Chat))).scalars()}

@@ -15,6 +15,7 @@ from adapters.store.tables import (
     StickerFeedback,
     StickerPack,
     User,
+    user_named,
     utc_now,
 )
 from bot.behavior import FeedbackEvent, FeedbackKind, SentSticker, StoredGeneration
@@ -58,8 +59,7 @@ class StickerQueries:
                     .outerjoin(Chat, Chat.id == Generation.chat_id)
                     .where(
                         Generation.id == generation_id,
-                        User.platform == user.platform.value,
-                        User.external_id == user.external_id,
+                        user_named(user),
                         User.consent_personalize,
                     )
                 )
@@ -138,8 +138,7 @@ class StickerQueries:
                 .join(User, User.id == StickerFeedback.user_id)
                 .join(Generation, Generation.id == StickerFeedback.generation_id)
                 .where(
-                    User.platform == user.platform.value,
-                    User.external_id == user.external_id,
+                    user_named(user),
                     User.consent_personalize,
                     StickerFeedback.file_id.is_not(None),
                 )
@@ -193,8 +192,7 @@ class StickerQueries:
                 select(StickerFeedback.weights)
                 .join(User, User.id == StickerFeedback.user_id)
                 .where(
-                    User.platform == user.platform.value,
-                    User.external_id == user.external_id,
+                    user_named(user),
                     User.consent_personalize,
                     StickerFeedback.kind.in_(("chosen", "pack")),
                     StickerFeedback.weights.is_not(None),

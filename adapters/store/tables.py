@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -21,8 +21,13 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    and_,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
+
+if TYPE_CHECKING:
+    from bot.identity import UserKey
 
 PLATFORMS_SQL = "platform IN ('telegram', 'discord', 'console')"
 
@@ -84,6 +89,11 @@ class User(Base):
     behavior_seq: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     last_seen_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+def user_named(user: UserKey) -> ColumnElement[bool]:
+    """The row of this platform user."""
+    return and_(User.platform == user.platform.value, User.external_id == user.external_id)
 
 
 class Chat(Base):
