@@ -94,7 +94,7 @@ def _mood_head(settings: Settings) -> str:
         raise ModelUnavailableError(f"{path} does not load ({error}); reinstall the package") from None
     encoder = head.provenance.get("encoder", {})
     return (
-        f"{path.name}: tuned on {encoder.get('name')} (weights {head.encoder_fingerprint}), GoEmotions dev "
+        f"{path.name}: {len(head.members)} members tuned on {encoder.get('name')} (weights {head.encoder_fingerprint}), GoEmotions dev "
         f"macro-F1 {head.provenance.get('dev', {}).get('macro_f1')}; PMG_TEXT_EMBEDDER_MODEL="
         f"{settings.text_embedder_model} (another embedder trains its own head once at start)"
     )

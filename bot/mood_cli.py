@@ -32,8 +32,9 @@ def train(
     seed: int = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
 ) -> None:
-    """Tune the embedder (LoRA) and a linear head on GoEmotions + the shipped lines, calibrate the neutral
-    bias on GoEmotions dev, and write the head with its provenance (≈ 20 min on 2 cores)."""
+    """Tune the embedder (LoRA) and a linear head on GoEmotions + the shipped lines, once per member,
+    calibrate the neutral bias on GoEmotions dev, and write the head with its provenance (≈ 50 min on
+    2 cores)."""
     from pmg_engine.model_sources import ModelUnavailableError
     from pmg_engine.mood import SHIPPED_HEAD, SentenceEmbedder
     from pmg_engine.mood_data import packaged
@@ -52,7 +53,7 @@ def train(
         fail(str(error))
     target = out_file or packaged(SHIPPED_HEAD)
     with Progress(console=err) as progress:  # on stderr: --json keeps stdout for the report
-        task = progress.add_task(f"tuning on {len(data.train)} rows", total=None)
+        task = progress.add_task(f"tuning {len(data.members)} members", total=None)
         model, report = train_mood_head(
             embedder,
             data,

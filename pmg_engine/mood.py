@@ -1,6 +1,7 @@
 """The mood of a conversation: MiniLM tuned for mood (LoRA) with a linear head, one turn at a time, the
 latest turn weighing most. The package ships the tuned head (`data/mood_head.safetensors`, made by
-`pmg mood train`); for another embedder it falls back to a head trained on the shipped sentences."""
+`pmg mood train`: two members trained on different mixes of our lines, averaged); for another embedder
+it falls back to a head trained on the shipped sentences."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -27,12 +29,12 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-__all__ = ["MOODS", "MoodModel", "MoodPrediction", "SentenceEmbedder", "shipped_sentences"]
+__all__ = ["MOODS", "MoodMember", "MoodModel", "MoodPrediction", "SentenceEmbedder", "shipped_sentences"]
 
 log = logging.getLogger(__name__)
 
 SHIPPED_HEAD = "mood_head.safetensors"
-SHIPPED_SENTENCES = ("mood_sentences.tsv", "mood_chat_lines.tsv")
+SHIPPED_SENTENCES = ("mood_sentences.tsv", "mood_chat_lines.tsv", "mood_chat_lines_extra.tsv")
 CONTEXT_DECAY = 0.7  # each earlier turn counts 0.7 of the one after it (chosen on the persona dev set)
 MAX_TOKENS = 96  # a chat turn; longer messages are read from their start
 LOGIT_SCALE = 20.0  # unit-length embeddings are too small for a linear head to reach confident logits
@@ -107,22 +109,33 @@ def lora_config(rank: int = 8) -> Any:
 
 
 @dataclass
-class MoodHead:
-    """What a trained mood model adds to the embedder: LoRA deltas (may be none), the linear head, the
-    calibrated neutral bias, and the provenance that says how it was made."""
+class MoodMember:
+    """One tuned reader: LoRA deltas for the embedder (may be none) and a linear head over its vectors."""
 
     lora: dict[str, torch.Tensor]
     weight: torch.Tensor  # (len(MOODS), D)
     bias: torch.Tensor  # (len(MOODS),)
+
+
+@dataclass
+class MoodHead:
+    """What a trained mood model adds to the embedder: its members (their log-probabilities are averaged),
+    the calibrated neutral bias, and the provenance that says how it was made."""
+
+    members: list[MoodMember]
     neutral_bias: float
     encoder_fingerprint: str
     provenance: dict[str, Any] = field(default_factory=dict)
 
     def save(self, path: Path) -> None:
         """Atomically, so a reader never sees half a file."""
-        tensors = {f"lora.{name}": t.contiguous() for name, t in self.lora.items()}
-        tensors |= {"head.weight": self.weight.contiguous(), "head.bias": self.bias.contiguous()}
+        tensors: dict[str, torch.Tensor] = {}
+        for i, member in enumerate(self.members):
+            tensors |= {f"member{i}.lora.{name}": t.contiguous() for name, t in member.lora.items()}
+            tensors[f"member{i}.head.weight"] = member.weight.contiguous()
+            tensors[f"member{i}.head.bias"] = member.bias.contiguous()
         metadata = {
+            "members": str(len(self.members)),
             "moods": ",".join(MOODS),
             "neutral_bias": repr(self.neutral_bias),
             "encoder_fingerprint": self.encoder_fingerprint,
@@ -140,10 +153,20 @@ class MoodHead:
         if metadata.get("moods") != ",".join(MOODS):
             raise ValueError(f"{path}: made for other moods ({metadata.get('moods')!r})")
         tensors = load_file(path)
+        members = []
+        for i in range(int(metadata.get("members", "0"))):
+            lora = f"member{i}.lora."
+            members.append(
+                MoodMember(
+                    lora={name.removeprefix(lora): t for name, t in tensors.items() if name.startswith(lora)},
+                    weight=tensors[f"member{i}.head.weight"],
+                    bias=tensors[f"member{i}.head.bias"],
+                )
+            )
+        if not members:
+            raise ValueError(f"{path}: no mood head in it")
         return cls(
-            lora={name.removeprefix("lora."): t for name, t in tensors.items() if name.startswith("lora.")},
-            weight=tensors["head.weight"],
-            bias=tensors["head.bias"],
+            members=members,
             neutral_bias=float(metadata["neutral_bias"]),
             encoder_fingerprint=metadata["encoder_fingerprint"],
             provenance=json.loads(metadata.get("provenance", "{}")),
@@ -165,9 +188,9 @@ def with_lora(encoder: MoodEncoder, lora: dict[str, torch.Tensor]) -> MoodEncode
     return encoder
 
 
-def shipped_sentences() -> list[LabelledText]:
+def shipped_sentences(names: Sequence[str] = SHIPPED_SENTENCES) -> list[LabelledText]:
     """The project's own labelled lines: written sentences and chat-style lines (the only source of `tired`)."""
-    return [row for name in SHIPPED_SENTENCES for row in load_tsv(packaged(name))]
+    return [row for name in names for row in load_tsv(packaged(name))]
 
 
 def pool_turns(log_probs: torch.Tensor, decay: float) -> torch.Tensor:
@@ -189,12 +212,20 @@ def pool_turns(log_probs: torch.Tensor, decay: float) -> torch.Tensor:
 
 
 class MoodModel:
-    """Maps the last turns of a conversation to one of MOODS, with probabilities (see `pool_turns`)."""
+    """Maps the last turns of a conversation to one of MOODS, with probabilities (see `pool_turns`).
+    `encoders` are the head's members' encoders, in its order."""
 
     def __init__(
-        self, encoder: MoodEncoder, head: MoodHead, *, turns: int = 3, context_decay: float = CONTEXT_DECAY
+        self,
+        encoders: list[MoodEncoder],
+        head: MoodHead,
+        *,
+        turns: int = 3,
+        context_decay: float = CONTEXT_DECAY,
     ) -> None:
-        self.encoder = encoder.eval()
+        if len(encoders) != len(head.members):
+            raise ValueError(f"{len(encoders)} encoders for {len(head.members)} members")
+        self.encoders = [encoder.eval() for encoder in encoders]
         self.head = head
         self.turns = turns
         self.context_decay = context_decay
@@ -213,24 +244,28 @@ class MoodModel:
             log.warning("the mood head %s does not load (%s)", head_file, error)
         else:
             if head.encoder_fingerprint == encoder.fingerprint:
-                return cls(with_lora(encoder, head.lora), head, turns=turns)
+                encoders = [encoder] + [MoodEncoder(embedder) for _ in head.members[1:]]
+                tuned = [with_lora(e, member.lora) for e, member in zip(encoders, head.members, strict=True)]
+                return cls(tuned, head, turns=turns)
             log.warning(
                 "the shipped mood head was trained on another embedder (weights %s, this one %s: %s)",
                 head.encoder_fingerprint,
                 encoder.fingerprint,
                 embedder.name,
             )
-        return cls(encoder, fallback_head(encoder, cache_dir), turns=turns)
+        return cls([encoder], fallback_head(encoder, cache_dir), turns=turns)
 
     @torch.no_grad()
     def turn_log_probs(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:  # (N, len(MOODS))
+        """Each turn's log-probabilities: the members' averaged, renormalised (their geometric mean)."""
         rows = []
         for start in range(0, len(texts), batch_size):
-            logits = (
-                LOGIT_SCALE * self.encoder(texts[start : start + batch_size]) @ self.head.weight.T
-                + self.head.bias
-            )
-            rows.append(torch.log_softmax(logits, dim=-1))
+            batch = texts[start : start + batch_size]
+            members = [
+                torch.log_softmax(LOGIT_SCALE * encoder(batch) @ member.weight.T + member.bias, dim=-1)
+                for encoder, member in zip(self.encoders, self.head.members, strict=True)
+            ]
+            rows.append(torch.log_softmax(torch.stack(members).mean(dim=0), dim=-1))
         return torch.cat(rows) if rows else torch.zeros(0, len(MOODS))
 
     def scores(self, conversations: list[list[str]]) -> torch.Tensor:  # (N, len(MOODS))
@@ -295,7 +330,10 @@ def fallback_head(encoder: MoodEncoder, cache_dir: Path) -> MoodHead:
     weight, bias = fit_linear_head(vectors, labels)
     # Balanced sentences make every mood equally likely a priori; everyday chat is mostly neutral.
     head = MoodHead(
-        {}, weight, bias, 1.0, encoder.fingerprint, {"trained_on": [*SHIPPED_SENTENCES], "fallback": True}
+        [MoodMember({}, weight, bias)],
+        1.0,
+        encoder.fingerprint,
+        {"trained_on": [*SHIPPED_SENTENCES], "fallback": True},
     )
     head.save(cached)
     return head

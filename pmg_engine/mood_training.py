@@ -1,5 +1,6 @@
 """`pmg mood train`: tune MiniLM for mood (LoRA) with a linear head on GoEmotions and the shipped sentences,
-calibrate the neutral bias on GoEmotions dev, and write the head with its provenance."""
+once per member (each on its own mix of our lines), calibrate the averaged members' neutral bias on
+GoEmotions dev, and write the head with its provenance."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pmg_engine.mood import (
     SHIPPED_SENTENCES,
     MoodEncoder,
     MoodHead,
+    MoodMember,
     MoodModel,
     SentenceEmbedder,
     lora_config,
@@ -41,11 +43,14 @@ HEAD_LEARNING_RATE = 3e-3
 # Measured (README): more of them lifted the persona conversations and MELD; GoEmotions dev held.
 SHIPPED_REPEAT = 10
 NEUTRAL_BIASES = [round(-2.0 + 0.1 * i, 1) for i in range(51)]  # the grid calibration picks from
+# Which of our line files each member learns from. Two members that differ in data disagree where one
+# alone is unsure; averaged, they beat either one on every evaluation (README: "The mood model").
+MEMBER_LINES = (("mood_sentences.tsv", "mood_chat_lines.tsv"), SHIPPED_SENTENCES)
 
 
 @dataclass(frozen=True)
 class TrainingSet:
-    train: list[LabelledText]
+    members: list[list[LabelledText]]  # each member's training rows
     dev: list[LabelledText]
     files: dict[str, str]  # file name -> sha256
 
@@ -58,8 +63,9 @@ def training_set(goemotions: Path, *, limit: int | None = None) -> TrainingSet:
         f"goemotions/{path.name}": path for path in (train_file, dev_file, goemotions / "emotions.txt")
     }
     sources |= {name: packaged(name) for name in SHIPPED_SENTENCES}
+    goemotions_train = load_goemotions(train_file)[:limit]
     return TrainingSet(
-        train=load_goemotions(train_file)[:limit] + shipped_sentences() * SHIPPED_REPEAT,
+        members=[goemotions_train + shipped_sentences(names) * SHIPPED_REPEAT for names in MEMBER_LINES],
         dev=load_goemotions(dev_file)[:limit],
         files={name: file_sha256(path) for name, path in sources.items()},
     )
@@ -103,27 +109,30 @@ def dev_scores(log_probs: torch.Tensor, gold: Sequence[str], neutral_bias: float
     }
 
 
-def train_mood_head(
+def member_steps(rows: int, epochs: float) -> int:
+    return max(1, round(rows * epochs / BATCH))
+
+
+def train_member(
     embedder: SentenceEmbedder,
-    data: TrainingSet,
+    train: list[LabelledText],
     *,
-    epochs: float = 1.0,
-    seed: int = 0,
-    progress: Callable[[int, int], None] = lambda done, total: None,
-) -> tuple[MoodModel, dict[str, Any]]:
-    """The tuned model and its report: data files and hashes, encoder fingerprint, dev scores, seconds."""
+    epochs: float,
+    seed: int,
+    progress: Callable[[int], None],
+) -> tuple[MoodEncoder, MoodMember]:
+    """One member: LoRA and a linear head tuned together on `train`; its encoder has the LoRA merged."""
     from peft import get_peft_model, get_peft_model_state_dict
 
-    started = time.perf_counter()
     torch.manual_seed(seed)
     shuffler = random.Random(seed)
     encoder = MoodEncoder(embedder)
     tuned = get_peft_model(encoder.transformer, lora_config())
     encoder.transformer = tuned
     head = torch.nn.Linear(encoder.dim, len(MOODS))
-    labels = torch.tensor([MOODS.index(row.mood) for row in data.train])
+    labels = torch.tensor([MOODS.index(row.mood) for row in train])
     weights = class_weights(labels)
-    steps = max(1, round(len(data.train) * epochs / BATCH))
+    steps = member_steps(len(train), epochs)
     lora_params = [p for p in encoder.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(
         [
@@ -139,32 +148,58 @@ def train_mood_head(
     order: list[int] = []
     for step in range(steps):
         if len(order) < BATCH:
-            order = list(range(len(data.train)))
+            order = list(range(len(train)))
             shuffler.shuffle(order)
         picked, order = order[:BATCH], order[BATCH:]
-        logits = head(LOGIT_SCALE * encoder([data.train[i].text for i in picked]))
+        logits = head(LOGIT_SCALE * encoder([train[i].text for i in picked]))
         loss = torch.nn.functional.cross_entropy(logits, labels[picked], weight=weights)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
         schedule.step()
-        progress(step + 1, steps)
+        progress(step + 1)
     encoder.eval()
     lora = {name: tensor.detach().clone() for name, tensor in get_peft_model_state_dict(tuned).items()}
     encoder.transformer = tuned.merge_and_unload()
-    mood_head = MoodHead(
-        lora, head.weight.detach().clone(), head.bias.detach().clone(), 0.0, encoder.fingerprint
-    )
-    model = MoodModel(encoder, mood_head)
+    return encoder, MoodMember(lora, head.weight.detach().clone(), head.bias.detach().clone())
+
+
+def train_mood_head(
+    embedder: SentenceEmbedder,
+    data: TrainingSet,
+    *,
+    epochs: float = 1.0,
+    seed: int = 0,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+) -> tuple[MoodModel, dict[str, Any]]:
+    """The tuned model and its report: data files and hashes, encoder fingerprint, dev scores, seconds."""
+    started = time.perf_counter()
+    steps = [member_steps(len(train), epochs) for train in data.members]
+    encoders, members = [], []
+    for i, train in enumerate(data.members):
+
+        def member_progress(done: int, before: int = sum(steps[:i])) -> None:
+            progress(before + done, sum(steps))
+
+        encoder, member = train_member(embedder, train, epochs=epochs, seed=seed, progress=member_progress)
+        encoders.append(encoder)
+        members.append(member)
+    mood_head = MoodHead(members, 0.0, encoders[0].fingerprint)
+    model = MoodModel(encoders, mood_head)
 
     dev_log_probs, gold = model.turn_log_probs([row.text for row in data.dev]), [row.mood for row in data.dev]
     mood_head.neutral_bias = calibrate_neutral([(dev_log_probs, gold)])
     report = {
         "data": data.files,
         "label_map": GOEMOTIONS_TO_MOOD,
-        "rows": {"train": len(data.train), "dev": len(data.dev), "shipped_repeat": SHIPPED_REPEAT},
-        "encoder": {"name": embedder.name, "fingerprint": encoder.fingerprint},
+        "rows": {
+            "train": [len(train) for train in data.members],
+            "dev": len(data.dev),
+            "shipped_repeat": SHIPPED_REPEAT,
+        },
+        "encoder": {"name": embedder.name, "fingerprint": mood_head.encoder_fingerprint},
         "recipe": {
+            "members": [list(names) for names in MEMBER_LINES],
             "lora_rank": lora_config().r,
             "epochs": epochs,
             "steps": steps,

@@ -38,7 +38,7 @@ def test_the_shipped_lines_are_balanced_unique_and_agree_where_they_repeat() -> 
     for rows in files.values():
         counts = Counter(row.mood for row in rows)
         assert set(counts) == set(MOODS)
-        assert len(set(counts.values())) == 1 and counts["joy"] >= 90
+        assert len(set(counts.values())) == 1 and counts["joy"] >= 50
         assert len({row.text.lower() for row in rows}) == len(rows)
     # A few short spoken lines ("Mm-hm.") are in both files: with the same mood, never with two.
     moods_of: dict[str, set[str]] = {}
@@ -103,7 +103,8 @@ def test_the_shipped_head_was_trained_on_the_files_as_they_are() -> None:
     if GOEMOTIONS_DIR.is_dir():
         for name in ("train.tsv", "dev.tsv", "emotions.txt"):
             assert provenance["data"][f"goemotions/{name}"] == file_sha256(GOEMOTIONS_DIR / name)
-    assert head.lora and head.weight.shape[0] == len(MOODS)
+    assert len(head.members) == 2 and all(member.lora for member in head.members)
+    assert all(member.weight.shape[0] == len(MOODS) for member in head.members)
     assert provenance["dev"]["macro_f1"] > 0.5
     assert packaged(SHIPPED_HEAD).stat().st_size < 4_000_000
 
@@ -117,10 +118,15 @@ def test_the_shipped_head_loads_without_training(
 
     assert caplog.records == []
     assert not cache.exists()  # nothing trained, nothing cached
-    assert model.head.lora and model.head.encoder_fingerprint == model.encoder.fingerprint
-    # The tuned weights are the mood model's own copy: the sticker scorer's embeddings do not move.
-    assert weights_fingerprint(model.encoder.transformer) != model.encoder.fingerprint
-    assert weights_fingerprint(embedder.transformer) == model.encoder.fingerprint
+    assert len(model.encoders) == len(model.head.members) == 2
+    # Each member's tuned weights are the mood model's own copy: the sticker scorer's embeddings do not move.
+    for encoder in model.encoders:
+        assert model.head.encoder_fingerprint == encoder.fingerprint
+        assert weights_fingerprint(encoder.transformer) != encoder.fingerprint
+    assert weights_fingerprint(model.encoders[0].transformer) != weights_fingerprint(
+        model.encoders[1].transformer
+    )
+    assert weights_fingerprint(embedder.transformer) == model.head.encoder_fingerprint
 
 
 def test_another_embedder_gets_a_head_trained_on_the_shipped_sentences_once(
@@ -135,7 +141,9 @@ def test_another_embedder_gets_a_head_trained_on_the_shipped_sentences_once(
     assert "trained on another embedder" in caplog.text
     assert "training a mood head for this embedder" in caplog.text
     [cached] = tmp_path.glob("mood-*.safetensors")
-    assert first.head.lora == {} and first.head.provenance["fallback"] is True
+    assert [member.lora for member in first.head.members] == [{}] and first.head.provenance[
+        "fallback"
+    ] is True
 
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="pmg_engine.mood"):
@@ -199,7 +207,7 @@ def test_one_pass_scores_each_conversation_as_if_alone(mood_model: MoodModel) ->
 
 def test_the_neutral_bias_moves_only_neutral(mood_model: MoodModel) -> None:
     lines = [["the meeting is at 3"], ["I can't believe you did that, I'm furious"]]
-    biased = MoodModel(mood_model.encoder, copy.copy(mood_model.head))
+    biased = MoodModel(mood_model.encoders, copy.copy(mood_model.head))
     biased.head.neutral_bias = mood_model.head.neutral_bias + 50.0
 
     assert [p.mood for p in biased.predict(lines)] == ["neutral", "neutral"]
@@ -247,11 +255,14 @@ def test_pmg_mood_train_writes_a_head_with_its_provenance(tmp_path: Path) -> Non
     report = json.loads(result.stdout)
     assert report["data"]["goemotions/train.tsv"] == file_sha256(folder / "train.tsv")
     assert report["data"]["mood_sentences.tsv"] == file_sha256(packaged("mood_sentences.tsv"))
-    assert report["rows"]["dev"] == 9 and report["recipe"]["steps"] >= 1
+    assert report["rows"]["dev"] == 9 and len(report["recipe"]["steps"]) == 2
+    assert (
+        report["rows"]["train"][1] > report["rows"]["train"][0]
+    )  # the second member also reads the extra lines
     assert set(report["dev"]) >= {"macro_f1", "accuracy", "confusion"}
     head = MoodHead.load(out_file)
     assert head.provenance["encoder"]["fingerprint"] == head.encoder_fingerprint
-    assert head.neutral_bias == report["neutral_bias"] and head.lora
+    assert head.neutral_bias == report["neutral_bias"] and all(member.lora for member in head.members)
 
 
 def test_pmg_mood_train_names_a_missing_folder(tmp_path: Path) -> None:
