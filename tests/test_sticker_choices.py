@@ -86,6 +86,14 @@ async def consenting(bot: StickerBot, platform: MemoryPlatform, user: UserKey) -
     await bot.dispatch(platform, says(user, "frogs!", "🐸", "🐸", message_id=f"{user.external_id}-1"))
 
 
+async def with_a_sticker(make_bot: Any) -> tuple[StickerBot, MemoryPlatform]:
+    """A bot and the chat where a consenting ANN has just been sent a sticker."""
+    bot, platform = make_bot(), MemoryPlatform()
+    await consenting(bot, platform, ANN)
+    await bot.dispatch(platform, says(ANN, "/sticker we won!!"))
+    return bot, platform
+
+
 def button(buttons: list[Button], label: str) -> str:
     return next(b.action for b in buttons if b.label == label)
 
@@ -113,9 +121,7 @@ async def test_a_recorded_sticker_comes_with_another_and_choose(
 async def test_another_asks_the_llm_nothing_and_draws_new_seeds(
     make_bot: Any, store: SqlBehaviorStore, llm_calls: CountingLLM
 ) -> None:
-    bot, platform = make_bot(), MemoryPlatform()
-    await consenting(bot, platform, ANN)
-    await bot.dispatch(platform, says(ANN, "/sticker we won!!"))
+    bot, platform = await with_a_sticker(make_bot)
     asked = llm_calls.questions
 
     await bot.on_button(platform, ANN, CHAT, button(platform.last("sticker").buttons, "🔄 Another"))
@@ -133,9 +139,7 @@ async def test_another_asks_the_llm_nothing_and_draws_new_seeds(
 async def test_choose_shows_every_candidate_and_sends_the_one_picked(
     make_bot: Any, store: SqlBehaviorStore
 ) -> None:
-    bot, platform = make_bot(), MemoryPlatform()
-    await consenting(bot, platform, ANN)
-    await bot.dispatch(platform, says(ANN, "/sticker we won!!"))
+    bot, platform = await with_a_sticker(make_bot)
 
     await bot.on_button(platform, ANN, CHAT, button(platform.last("sticker").buttons, "🎨 Choose"))
     sheet = platform.last("image")
@@ -167,9 +171,7 @@ async def test_a_user_without_consent_gets_a_sticker_without_buttons_and_nothing
 
 
 async def test_buttons_work_after_a_restart_and_only_for_their_owner(make_bot: Any) -> None:
-    bot, platform = make_bot(), MemoryPlatform()
-    await consenting(bot, platform, ANN)
-    await bot.dispatch(platform, says(ANN, "/sticker we won!!"))
+    bot, platform = await with_a_sticker(make_bot)
     choose = button(platform.last("sticker").buttons, "🎨 Choose")
 
     await bot.on_button(platform, BEN, CHAT, choose)
@@ -181,9 +183,7 @@ async def test_buttons_work_after_a_restart_and_only_for_their_owner(make_bot: A
 
 
 async def test_an_old_or_deleted_sticker_is_gone_politely(make_bot: Any, store: SqlBehaviorStore) -> None:
-    bot, platform = make_bot(), MemoryPlatform()
-    await consenting(bot, platform, ANN)
-    await bot.dispatch(platform, says(ANN, "/sticker we won!!"))
+    bot, platform = await with_a_sticker(make_bot)
     another, choose = (b.action for b in platform.last("sticker").buttons)
 
     async with store.write_transaction() as session:
@@ -201,9 +201,7 @@ async def test_an_old_or_deleted_sticker_is_gone_politely(make_bot: Any, store: 
 async def test_export_holds_the_feedback_and_forget_removes_it_with_every_candidate(
     make_bot: Any, store: SqlBehaviorStore
 ) -> None:
-    bot, platform = make_bot(), MemoryPlatform()
-    await consenting(bot, platform, ANN)
-    await bot.dispatch(platform, says(ANN, "/sticker we won!!"))
+    bot, platform = await with_a_sticker(make_bot)
     await bot.on_button(platform, ANN, CHAT, button(platform.last("sticker").buttons, "🎨 Choose"))
     await bot.on_button(platform, ANN, CHAT, button(platform.last("image").buttons, "2"))
 
