@@ -1,7 +1,7 @@
 """The mood of a conversation: MiniLM tuned for mood (LoRA) with a linear head, one turn at a time, the
 latest turn weighing most. The package ships the tuned head (`data/mood_head.safetensors`, made by
-`pmg mood train`: two members trained on different mixes of our lines, averaged); for another embedder
-it falls back to a head trained on the shipped sentences."""
+`pmg mood train`: three members, each from its own mix of our lines and seed, averaged); for another
+embedder it falls back to a head trained on the shipped sentences."""
 
 from __future__ import annotations
 
@@ -131,7 +131,8 @@ class MoodHead:
         """Atomically, so a reader never sees half a file."""
         tensors: dict[str, torch.Tensor] = {}
         for i, member in enumerate(self.members):
-            tensors |= {f"member{i}.lora.{name}": t.contiguous() for name, t in member.lora.items()}
+            # Half precision halves the file; the deltas are merged into fp32 weights as before.
+            tensors |= {f"member{i}.lora.{name}": t.half().contiguous() for name, t in member.lora.items()}
             tensors[f"member{i}.head.weight"] = member.weight.contiguous()
             tensors[f"member{i}.head.bias"] = member.bias.contiguous()
         metadata = {
@@ -158,7 +159,11 @@ class MoodHead:
             lora = f"member{i}.lora."
             members.append(
                 MoodMember(
-                    lora={name.removeprefix(lora): t for name, t in tensors.items() if name.startswith(lora)},
+                    lora={
+                        name.removeprefix(lora): t.float()
+                        for name, t in tensors.items()
+                        if name.startswith(lora)
+                    },
                     weight=tensors[f"member{i}.head.weight"],
                     bias=tensors[f"member{i}.head.bias"],
                 )
@@ -211,6 +216,11 @@ def pool_turns(log_probs: torch.Tensor, decay: float) -> torch.Tensor:
     return pooled.clamp_min(1e-12).log()
 
 
+def average_members(log_probs: torch.Tensor) -> torch.Tensor:
+    """(members, N, len(MOODS)) -> (N, len(MOODS)): the geometric mean of the members' probabilities."""
+    return torch.log_softmax(log_probs.mean(dim=0), dim=-1)
+
+
 class MoodModel:
     """Maps the last turns of a conversation to one of MOODS, with probabilities (see `pool_turns`).
     `encoders` are the head's members' encoders, in its order."""
@@ -256,8 +266,8 @@ class MoodModel:
         return cls([encoder], fallback_head(encoder, cache_dir), turns=turns)
 
     @torch.no_grad()
-    def turn_log_probs(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:  # (N, len(MOODS))
-        """Each turn's log-probabilities: the members' averaged, renormalised (their geometric mean)."""
+    def member_log_probs(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:
+        """Each member's log-probabilities for each turn, (members, N, len(MOODS))."""
         rows = []
         for start in range(0, len(texts), batch_size):
             batch = texts[start : start + batch_size]
@@ -265,8 +275,12 @@ class MoodModel:
                 torch.log_softmax(LOGIT_SCALE * encoder(batch) @ member.weight.T + member.bias, dim=-1)
                 for encoder, member in zip(self.encoders, self.head.members, strict=True)
             ]
-            rows.append(torch.log_softmax(torch.stack(members).mean(dim=0), dim=-1))
-        return torch.cat(rows) if rows else torch.zeros(0, len(MOODS))
+            rows.append(torch.stack(members))
+        return torch.cat(rows, dim=1) if rows else torch.zeros(len(self.encoders), 0, len(MOODS))
+
+    def turn_log_probs(self, texts: list[str]) -> torch.Tensor:  # (N, len(MOODS))
+        """Each turn's log-probabilities: the members' averaged, renormalised (their geometric mean)."""
+        return average_members(self.member_log_probs(texts))
 
     def scores(self, conversations: list[list[str]]) -> torch.Tensor:  # (N, len(MOODS))
         """Log-probabilities per conversation, neutral's bias added: all turns of all users in one pass."""

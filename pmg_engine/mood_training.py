@@ -22,6 +22,7 @@ from pmg_engine.mood import (
     MoodMember,
     MoodModel,
     SentenceEmbedder,
+    average_members,
     lora_config,
     shipped_sentences,
 )
@@ -43,9 +44,23 @@ HEAD_LEARNING_RATE = 3e-3
 # Measured (README): more of them lifted the persona conversations and MELD; GoEmotions dev held.
 SHIPPED_REPEAT = 10
 NEUTRAL_BIASES = [round(-2.0 + 0.1 * i, 1) for i in range(51)]  # the grid calibration picks from
-# Which of our line files each member learns from. Two members that differ in data disagree where one
-# alone is unsure; averaged, they beat either one on every evaluation (README: "The mood model").
-MEMBER_LINES = (("mood_sentences.tsv", "mood_chat_lines.tsv"), SHIPPED_SENTENCES)
+
+
+@dataclass(frozen=True)
+class MemberRecipe:
+    lines: tuple[str, ...]  # which of our line files the member learns from, beside GoEmotions
+    seed: int  # added to the run's seed: the same data in another order, from another start
+
+
+# Members that differ in data or seed disagree where one alone is unsure; averaged, they beat any one of
+# them. A seed alone moves a member a lot, so there are two of the recipe with all our lines. A fourth
+# (the first two line files, seed 0) was left out: with it the average reads "oh great, another monday.
+# love that for me 🙃" as love (README: "The mood model").
+MEMBERS = (
+    MemberRecipe(SHIPPED_SENTENCES, 0),
+    MemberRecipe(SHIPPED_SENTENCES, 1),
+    MemberRecipe(("mood_sentences.tsv", "mood_chat_lines.tsv"), 1),
+)
 
 
 @dataclass(frozen=True)
@@ -65,7 +80,7 @@ def training_set(goemotions: Path, *, limit: int | None = None) -> TrainingSet:
     sources |= {name: packaged(name) for name in SHIPPED_SENTENCES}
     goemotions_train = load_goemotions(train_file)[:limit]
     return TrainingSet(
-        members=[goemotions_train + shipped_sentences(names) * SHIPPED_REPEAT for names in MEMBER_LINES],
+        members=[goemotions_train + shipped_sentences(recipe.lines) * SHIPPED_REPEAT for recipe in MEMBERS],
         dev=load_goemotions(dev_file)[:limit],
         files={name: file_sha256(path) for name, path in sources.items()},
     )
@@ -181,13 +196,17 @@ def train_mood_head(
         def member_progress(done: int, before: int = sum(steps[:i])) -> None:
             progress(before + done, sum(steps))
 
-        encoder, member = train_member(embedder, train, epochs=epochs, seed=seed, progress=member_progress)
+        encoder, member = train_member(
+            embedder, train, epochs=epochs, seed=seed + MEMBERS[i].seed, progress=member_progress
+        )
         encoders.append(encoder)
         members.append(member)
     mood_head = MoodHead(members, 0.0, encoders[0].fingerprint)
     model = MoodModel(encoders, mood_head)
 
-    dev_log_probs, gold = model.turn_log_probs([row.text for row in data.dev]), [row.mood for row in data.dev]
+    gold = [row.mood for row in data.dev]
+    per_member = model.member_log_probs([row.text for row in data.dev])
+    dev_log_probs = average_members(per_member)
     mood_head.neutral_bias = calibrate_neutral([(dev_log_probs, gold)])
     report = {
         "data": data.files,
@@ -199,7 +218,7 @@ def train_mood_head(
         },
         "encoder": {"name": embedder.name, "fingerprint": mood_head.encoder_fingerprint},
         "recipe": {
-            "members": [list(names) for names in MEMBER_LINES],
+            "members": [{"lines": list(recipe.lines), "seed": seed + recipe.seed} for recipe in MEMBERS],
             "lora_rank": lora_config().r,
             "epochs": epochs,
             "steps": steps,
@@ -208,6 +227,10 @@ def train_mood_head(
         },
         "neutral_bias": mood_head.neutral_bias,
         "dev": dev_scores(dev_log_probs, gold, mood_head.neutral_bias),
+        "members_dev": [  # each member alone, at its own calibrated bias
+            dev_scores(log_probs, gold, calibrate_neutral([(log_probs, gold)]))["macro_f1"]
+            for log_probs in per_member
+        ],
         "seconds": round(time.perf_counter() - started, 1),
     }
     mood_head.provenance = report

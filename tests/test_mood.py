@@ -15,7 +15,16 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from pmg_engine.llm import weights_fingerprint
-from pmg_engine.mood import SHIPPED_HEAD, SHIPPED_SENTENCES, MoodHead, MoodModel, SentenceEmbedder, mood_text
+from pmg_engine.mood import (
+    SHIPPED_HEAD,
+    SHIPPED_SENTENCES,
+    MoodHead,
+    MoodMember,
+    MoodModel,
+    SentenceEmbedder,
+    mood_text,
+    shipped_sentences,
+)
 from pmg_engine.mood_data import (
     GOEMOTIONS_TO_MOOD,
     MOODS,
@@ -25,7 +34,7 @@ from pmg_engine.mood_data import (
     load_tsv,
     packaged,
 )
-from pmg_engine.mood_training import calibrate_neutral, class_weights
+from pmg_engine.mood_training import MEMBERS, SHIPPED_REPEAT, calibrate_neutral, class_weights
 from pmg_engine.target import MOOD_LOOKS, fits_mood, target_keywords
 
 GOEMOTIONS_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "goemotions"
@@ -103,10 +112,29 @@ def test_the_shipped_head_was_trained_on_the_files_as_they_are() -> None:
     if GOEMOTIONS_DIR.is_dir():
         for name in ("train.tsv", "dev.tsv", "emotions.txt"):
             assert provenance["data"][f"goemotions/{name}"] == file_sha256(GOEMOTIONS_DIR / name)
-    assert len(head.members) == 2 and all(member.lora for member in head.members)
+    assert len(head.members) == len(MEMBERS) and all(member.lora for member in head.members)
     assert all(member.weight.shape[0] == len(MOODS) for member in head.members)
     assert provenance["dev"]["macro_f1"] > 0.5
     assert packaged(SHIPPED_HEAD).stat().st_size < 4_000_000
+
+
+def test_a_head_keeps_its_lora_in_half_precision_and_loads_it_as_float32(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    lora = {"base_model.model.encoder.layer.0.attention.self.query.lora_A.weight": torch.randn(8, 384)}
+    member = MoodMember(lora, torch.randn(len(MOODS), 384), torch.randn(len(MOODS)))
+    other = MoodMember(
+        {name: t.clone() for name, t in lora.items()}, member.weight.clone(), member.bias.clone()
+    )
+    head = MoodHead([member, other], 0.5, "abc", {"recipe": "test"})
+
+    head.save(tmp_path / "head.safetensors")
+    loaded = MoodHead.load(tmp_path / "head.safetensors")
+
+    [(name, tensor)] = loaded.members[1].lora.items()
+    assert tensor.dtype == torch.float32 and name in lora
+    assert torch.allclose(tensor, lora[name], rtol=1e-3, atol=1e-4) and not torch.equal(tensor, lora[name])
+    assert torch.equal(loaded.members[0].weight, member.weight)  # the head itself stays exact
+    assert (loaded.neutral_bias, loaded.provenance) == (0.5, {"recipe": "test"})
 
 
 def test_the_shipped_head_loads_without_training(
@@ -118,7 +146,7 @@ def test_the_shipped_head_loads_without_training(
 
     assert caplog.records == []
     assert not cache.exists()  # nothing trained, nothing cached
-    assert len(model.encoders) == len(model.head.members) == 2
+    assert len(model.encoders) == len(model.head.members) == len(MEMBERS)
     # Each member's tuned weights are the mood model's own copy: the sticker scorer's embeddings do not move.
     for encoder in model.encoders:
         assert model.head.encoder_fingerprint == encoder.fingerprint
@@ -255,11 +283,14 @@ def test_pmg_mood_train_writes_a_head_with_its_provenance(tmp_path: Path) -> Non
     report = json.loads(result.stdout)
     assert report["data"]["goemotions/train.tsv"] == file_sha256(folder / "train.tsv")
     assert report["data"]["mood_sentences.tsv"] == file_sha256(packaged("mood_sentences.tsv"))
-    assert report["rows"]["dev"] == 9 and len(report["recipe"]["steps"]) == 2
-    assert (
-        report["rows"]["train"][1] > report["rows"]["train"][0]
-    )  # the second member also reads the extra lines
+    assert report["rows"]["dev"] == 9 and len(report["recipe"]["steps"]) == len(MEMBERS)
+    # Each member reads its own lines beside GoEmotions, from its own seed.
+    assert report["rows"]["train"][:2] == [
+        len(lines) + len(shipped_sentences(recipe.lines)) * SHIPPED_REPEAT for recipe in MEMBERS[:2]
+    ]
+    assert [member["seed"] for member in report["recipe"]["members"]] == [recipe.seed for recipe in MEMBERS]
     assert set(report["dev"]) >= {"macro_f1", "accuracy", "confusion"}
+    assert len(report["members_dev"]) == len(MEMBERS)
     head = MoodHead.load(out_file)
     assert head.provenance["encoder"]["fingerprint"] == head.encoder_fingerprint
     assert head.neutral_bias == report["neutral_bias"] and all(member.lora for member in head.members)
