@@ -191,13 +191,13 @@ def train_mood_head(
     started = time.perf_counter()
     steps = [member_steps(len(train), epochs) for train in data.members]
     encoders, members = [], []
-    for i, train in enumerate(data.members):
+    for i, (recipe, train) in enumerate(zip(MEMBERS, data.members, strict=True)):
 
         def member_progress(done: int, before: int = sum(steps[:i])) -> None:
             progress(before + done, sum(steps))
 
         encoder, member = train_member(
-            embedder, train, epochs=epochs, seed=seed + MEMBERS[i].seed, progress=member_progress
+            embedder, train, epochs=epochs, seed=seed + recipe.seed, progress=member_progress
         )
         encoders.append(encoder)
         members.append(member)
