@@ -33,7 +33,7 @@ def train(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
 ) -> None:
     """Tune the embedder (LoRA) and a linear head on GoEmotions + the shipped lines, once per member,
-    calibrate the neutral bias on GoEmotions dev, and write the head with its provenance (≈ 75 min on
+    calibrate the neutral bias on GoEmotions dev, and write the head with its provenance (≈ 60 min on
     2 cores)."""
     from pmg_engine.model_sources import ModelUnavailableError
     from pmg_engine.mood import SHIPPED_HEAD, SentenceEmbedder

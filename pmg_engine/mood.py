@@ -34,7 +34,12 @@ __all__ = ["MOODS", "MoodMember", "MoodModel", "MoodPrediction", "SentenceEmbedd
 log = logging.getLogger(__name__)
 
 SHIPPED_HEAD = "mood_head.safetensors"
-SHIPPED_SENTENCES = ("mood_sentences.tsv", "mood_chat_lines.tsv", "mood_chat_lines_extra.tsv")
+SHIPPED_SENTENCES = (
+    "mood_sentences.tsv",
+    "mood_chat_lines.tsv",
+    "mood_chat_lines_extra.tsv",
+    "mood_chat_lines_sarcasm.tsv",
+)
 CONTEXT_DECAY = 0.7  # each earlier turn counts 0.7 of the one after it (chosen on the persona dev set)
 MAX_TOKENS = 96  # a chat turn; longer messages are read from their start
 LOGIT_SCALE = 20.0  # unit-length embeddings are too small for a linear head to reach confident logits

@@ -53,13 +53,12 @@ class MemberRecipe:
 
 
 # Members that differ in data or seed disagree where one alone is unsure; averaged, they beat any one of
-# them. A seed alone moves a member a lot, so there are two of the recipe with all our lines. A fourth
-# (the first two line files, seed 0) was left out: with it the average reads "oh great, another monday.
-# love that for me 🙃" as love (README: "The mood model").
+# them. A seed alone moves a member a lot. The third learns from the sarcastic lines too; it replaced
+# the member with the first three files from seed 0 (README: "The mood model" says what each mix scored).
 MEMBERS = (
-    MemberRecipe(SHIPPED_SENTENCES, 0),
-    MemberRecipe(SHIPPED_SENTENCES, 1),
+    MemberRecipe(("mood_sentences.tsv", "mood_chat_lines.tsv", "mood_chat_lines_extra.tsv"), 1),
     MemberRecipe(("mood_sentences.tsv", "mood_chat_lines.tsv"), 1),
+    MemberRecipe(SHIPPED_SENTENCES, 3),  # all four files: the sarcastic lines too
 )
 
 

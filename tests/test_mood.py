@@ -47,7 +47,7 @@ def test_the_shipped_lines_are_balanced_unique_and_agree_where_they_repeat() -> 
     for rows in files.values():
         counts = Counter(row.mood for row in rows)
         assert set(counts) == set(MOODS)
-        assert len(set(counts.values())) == 1 and counts["joy"] >= 50
+        assert len(set(counts.values())) == 1 and counts["joy"] >= 15  # the sarcasm file: 15 lines per mood
         assert len({row.text.lower() for row in rows}) == len(rows)
     # A few short spoken lines ("Mm-hm.") are in both files: with the same mood, never with two.
     moods_of: dict[str, set[str]] = {}
